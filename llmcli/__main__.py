@@ -1,0 +1,3 @@
+from llmcli.cli.main import entry
+
+entry()

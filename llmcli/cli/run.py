@@ -1,0 +1,119 @@
+"""`llm run`: one-shot generation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from llmcli.cli import options as o
+from llmcli.cli.common import generation_options, open_model, read_inputs, setup
+from llmcli.errors import InputError
+
+EPILOG = """\
+Examples:
+
+  llm run "Write a haiku about autumn"
+
+  echo "Paris is the capital of France." | llm run "Say this in other words"
+
+  llm run -f notes.txt "List the action items" --json
+
+  llm run -m ./models/qwen2.5-0.5b-instruct-q4_k_m.gguf --temperature 0 "2+2?"
+
+  llm run -t summarize -p length=short -f report.txt
+"""
+
+
+def run(
+    ctx: typer.Context,
+    prompt: Annotated[
+        Optional[str], typer.Argument(help="Instruction or question.", show_default=False)
+    ] = None,
+    files: o.Files = None,
+    model: o.Model = None,
+    system: o.System = None,
+    template: o.TemplateName = None,
+    params: o.Params = None,
+    temperature: o.Temperature = None,
+    top_p: o.TopP = None,
+    max_tokens: o.MaxTokens = None,
+    seed: o.Seed = None,
+    n_ctx: o.Ctx = None,
+    gpu_layers: o.GpuLayers = None,
+    threads: o.Threads = None,
+    json_out: o.Json = False,
+    verbose: o.Verbose = False,
+    debug: o.Debug = False,
+) -> None:
+    """Generate a reply to PROMPT. Text piped on stdin (or -f FILE) is the material the
+    prompt applies to."""
+    from llmcli.engine import check_fits
+    from llmcli.prompts import load_template, parse_params
+    from llmcli.render import emit_json, notice, pump, stats_line, text_sink
+
+    env, settings = setup(
+        ctx,
+        verbose=verbose,
+        debug=debug,
+        model=model,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=seed,
+        ctx=n_ctx,
+        gpu_layers=gpu_layers,
+        threads=threads,
+    )
+    material = read_inputs(env, files)
+    tmpl = load_template(template or "run", env)
+    values = parse_params(params or [])
+    if template is None:
+        if not (prompt or "").strip() and not (material or "").strip():
+            raise InputError("nothing to do: give a prompt, pipe text on stdin, or use -f FILE")
+        values.update(prompt=prompt or "", input=material or "", system=system or "")
+    else:
+        _fill_template_input(tmpl.variables, values, prompt, material)
+    if template and system is not None:
+        values.setdefault("system", system)
+    messages = tmpl.render(values)
+    opts = generation_options(tmpl.settings, settings)
+    with open_model(env, settings) as loaded:
+        check_fits(loaded.engine, messages, opts)
+        events = loaded.engine.stream(messages, opts)
+        if json_out:
+            from llmcli.engine import join_stream
+
+            done = join_stream(events)
+            emit_json(
+                env,
+                {
+                    "text": done.text,
+                    "model": loaded.spec,
+                    "model_path": str(loaded.path),
+                    "template": tmpl.name,
+                    "timings": done.stats.as_dict(),
+                },
+            )
+            return
+        _, stats = pump(events, text_sink(env))
+        if stats and (env.verbose or stats.finish_reason == "length"):
+            notice(env, stats_line(stats))
+
+
+def _fill_template_input(
+    variables: object, values: dict[str, str], prompt: str | None, material: str | None
+) -> None:
+    """With -t, the argument and stdin feed the template's `prompt`/`input` if it has them."""
+    names = set(variables) if isinstance(variables, dict) else set()
+    if prompt is not None and "prompt" in names:
+        values.setdefault("prompt", prompt)
+    if material is not None:
+        for key in ("input", "text"):
+            if key in names:
+                values.setdefault(key, material)
+                break
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run", epilog=EPILOG)(run)

@@ -1,0 +1,226 @@
+"""The shared prompt-template layer: templates are data files, rendered in a Jinja sandbox.
+
+A template declares its variables (defaults, help, choices), its messages as Jinja text, and
+its generation settings. Built-ins ship in `builtin/`; a file of the same name in
+`<config dir>/templates/` overrides one, and new names add templates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from llmcli.chatformat import Message
+from llmcli.env import Environment
+from llmcli.errors import TemplateError
+
+SUFFIX = ".toml"
+_SETTING_KEYS = {
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repeat_penalty",
+    "max_tokens",
+    "seed",
+    "stop",
+}
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: Any = None
+    help: str = ""
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    description: str
+    path: Path
+    origin: str  # "built-in" | "user" | "file"
+    source: str
+    variables: Mapping[str, Variable]
+    settings: Mapping[str, Any]
+    system: str | None
+    user: str
+    examples: tuple[tuple[str, str], ...] = field(default=())
+
+    def render(self, values: Mapping[str, Any]) -> list[Message]:
+        """Messages for these values; unknown, missing or invalid values are TemplateErrors."""
+        context = self.resolve_values(values)
+        messages: list[Message] = []
+        system = self._render("system", self.system, context) if self.system else ""
+        if system:  # an empty system prompt means the model's own default
+            messages.append(Message("system", system))
+        for i, (user, assistant) in enumerate(self.examples):
+            messages.append(Message("user", self._render(f"examples[{i}].user", user, context)))
+            messages.append(
+                Message("assistant", self._render(f"examples[{i}].assistant", assistant, context))
+            )
+        messages.append(Message("user", self._render("user", self.user, context)))
+        return messages
+
+    def resolve_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(values) - set(self.variables))
+        if unknown:
+            known = ", ".join(sorted(self.variables)) or "none"
+            raise TemplateError(
+                f"template {self.name!r} has no parameter {unknown[0]!r} (parameters: {known})"
+            )
+        context: dict[str, Any] = {}
+        for var in self.variables.values():
+            value = values.get(var.name, var.default)
+            if value is None and var.required:
+                raise TemplateError(f"template {self.name!r} needs a value for {var.name!r}")
+            if var.choices and value is not None and str(value) not in var.choices:
+                raise TemplateError(
+                    f"{var.name} must be one of {', '.join(var.choices)}; got {value!r}"
+                )
+            context[var.name] = value
+        return context
+
+    def _render(self, part: str, text: str, context: Mapping[str, Any]) -> str:
+        import jinja2
+
+        try:
+            rendered: str = _environment().from_string(text).render(**context)
+            return rendered.strip()
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(
+                f"{self._where(part, text, None)}: {exc.message} (declare it under [variables])"
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            where = self._where(part, text, exc.lineno)
+            raise TemplateError(f"{where}: template syntax error: {exc.message}") from None
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"{self._where(part, text, None)}: {exc}") from None
+
+    def _where(self, part: str, text: str, lineno: int | None) -> str:
+        """file:line of a Jinja error, mapping the line inside a field to the file's line."""
+        first = next((ln for ln in text.splitlines() if ln.strip()), "")
+        base = next(
+            (i for i, ln in enumerate(self.source.splitlines(), 1) if first and first in ln), 0
+        )
+        line = base + (lineno - 1 if lineno else 0) if base else 0
+        return f"{self.path}:{line} ({part})" if line else f"{self.path} ({part})"
+
+
+_ENV: Any = None
+
+
+def _environment() -> Any:
+    global _ENV
+    if _ENV is None:
+        import jinja2
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        _ENV = ImmutableSandboxedEnvironment(
+            undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
+        )
+    return _ENV
+
+
+def builtin_dir() -> Path:
+    return Path(str(resources.files("llmcli.prompts") / "builtin"))
+
+
+def parse_template(path: Path, origin: str) -> Template:
+    try:
+        source = path.read_text(encoding="utf-8")
+        data = tomllib.loads(source)
+    except OSError as exc:
+        raise TemplateError(f"cannot read template {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise TemplateError(f"{path}: template is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TemplateError(f"{path}: not valid TOML: {exc}") from None
+    return _from_data(path, origin, source, data)
+
+
+def _from_data(path: Path, origin: str, source: str, data: dict[str, Any]) -> Template:
+    if not isinstance(data.get("user"), str):
+        misplaced = [t for t, v in data.items() if isinstance(v, dict) and "user" in v]
+        hint = (
+            f"'user' landed inside [{misplaced[0]}]: put system/user before the first [table]"
+            if misplaced
+            else None
+        )
+        raise TemplateError(f"{path}: a template needs a 'user' message (a string)", hint=hint)
+    variables: dict[str, Variable] = {}
+    for name, spec in (data.get("variables") or {}).items():
+        if not isinstance(spec, dict):
+            raise TemplateError(f"{path}: [variables.{name}] must be a table")
+        variables[name] = Variable(
+            name=name,
+            default=spec.get("default"),
+            help=str(spec.get("help", "")),
+            required=bool(spec.get("required", False)),
+            choices=tuple(str(c) for c in spec.get("choices", ())),
+        )
+    settings = dict(data.get("settings") or {})
+    bad = sorted(set(settings) - _SETTING_KEYS)
+    if bad:
+        raise TemplateError(f"{path}: unknown setting {bad[0]!r} in [settings]")
+    examples = tuple(
+        (str(ex.get("user", "")), str(ex.get("assistant", ""))) for ex in data.get("examples", ())
+    )
+    return Template(
+        name=str(data.get("name", path.stem)),
+        description=str(data.get("description", "")),
+        path=path,
+        origin=origin,
+        source=source,
+        variables=variables,
+        settings=settings,
+        system=data.get("system"),
+        user=data["user"],
+        examples=examples,
+    )
+
+
+def template_paths(env: Environment) -> dict[str, tuple[Path, str]]:
+    """name -> (path, origin); user templates shadow built-ins of the same name."""
+    found: dict[str, tuple[Path, str]] = {}
+    for path in sorted(builtin_dir().glob(f"*{SUFFIX}")):
+        found[path.stem] = (path, "built-in")
+    if env.templates_dir.is_dir():
+        for path in sorted(env.templates_dir.glob(f"*{SUFFIX}")):
+            found[path.stem] = (path, "user")
+    return found
+
+
+def load_template(name: str, env: Environment) -> Template:
+    """A template by name, or by path to a .toml file."""
+    if name.endswith(SUFFIX) or "/" in name:
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise TemplateError(f"template file not found: {name}")
+        return parse_template(path, "file")
+    paths = template_paths(env)
+    if name not in paths:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(paths), n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "see `llm templates list`"
+        raise TemplateError(f"unknown template {name!r}", hint=hint)
+    return parse_template(*paths[name])
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """`-p key=value` pairs."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise TemplateError(f"parameter {pair!r} must look like key=value")
+        values[key.strip()] = value
+    return values

@@ -1,0 +1,154 @@
+"""Output: Rich consoles, streamed answers (markdown on a TTY, plain in a pipe), JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from llmcli.env import Environment
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+
+    from llmcli.engine import Chunk, Stats
+
+
+def make_console(env: Environment, *, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    stream: IO[str] = env.stderr if stderr else env.stdout
+    tty = env.stderr_isatty if stderr else env.stdout_isatty
+    return Console(
+        file=stream,
+        force_terminal=bool(tty),
+        no_color=env.no_color,
+        color_system=None if env.no_color else "auto",
+        width=env.width,
+        highlight=False,
+        soft_wrap=not tty,
+        emoji=False,
+    )
+
+
+def notice(env: Environment, message: str) -> None:
+    """A progress or status line: stderr only, dim on a terminal."""
+    if env.stderr_isatty and not env.no_color:
+        from rich.markup import escape
+
+        make_console(env, stderr=True).print(f"[dim]{escape(message)}[/dim]")
+    else:
+        env.stderr.write(f"llm: {message}\n")
+        env.stderr.flush()
+
+
+def error_line(env: Environment, message: str, hint: str | None = None) -> None:
+    text = f"llm: error: {message}" + (f" ({hint})" if hint else "")
+    if env.stderr_isatty and not env.no_color:
+        from rich.markup import escape
+
+        make_console(env, stderr=True).print(f"[bold red]llm: error:[/] {escape(text[12:])}")
+    else:
+        env.stderr.write(text + "\n")
+        env.stderr.flush()
+
+
+def emit_json(env: Environment, obj: Any) -> None:
+    env.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    env.stdout.flush()
+
+
+class TextSink(Protocol):
+    def write(self, text: str) -> None: ...
+    def finish(self) -> None: ...
+
+
+class PlainSink:
+    """Pipes get the text as it comes, flushed per chunk, and a final newline."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.last = ""
+
+    def write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+        self.last = text[-1:] or self.last
+
+    def finish(self) -> None:
+        if self.last and self.last != "\n":
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+class _Tail:
+    """While streaming, show the bottom of the rendered markdown so long answers scroll."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.markdown import Markdown
+        from rich.segment import Segment
+
+        lines = console.render_lines(Markdown(self.text), options, pad=False)
+        height = max(1, console.size.height - 1)
+        for line in lines[-height:]:
+            yield from line
+            yield Segment.line()
+
+
+class MarkdownSink:
+    """A terminal gets the answer rendered as markdown, live, a few times a second."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.live import Live
+
+        self.console = console
+        self.parts: list[str] = []
+        self.live = Live(console=console, refresh_per_second=8, transient=True)
+        self.live.start()
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        self.live.update(_Tail("".join(self.parts)))
+
+    def finish(self) -> None:
+        from rich.markdown import Markdown
+
+        self.live.stop()
+        text = "".join(self.parts)
+        if text.strip():
+            self.console.print(Markdown(text, code_theme="monokai"))
+
+
+def text_sink(env: Environment, *, markdown: bool = True) -> TextSink:
+    if env.stdout_isatty and markdown:
+        return MarkdownSink(make_console(env))
+    return PlainSink(env.stdout)
+
+
+def pump(events: Iterator[Chunk | Stats], sink: TextSink) -> tuple[str, Stats | None]:
+    """Write streamed text to a sink; on Ctrl-C the text so far stays on screen."""
+    from llmcli.engine import Chunk
+
+    parts: list[str] = []
+    stats = None
+    try:
+        for event in events:
+            if isinstance(event, Chunk):
+                parts.append(event.text)
+                sink.write(event.text)
+            else:
+                stats = event
+    finally:
+        sink.finish()
+    return "".join(parts), stats
+
+
+def stats_line(stats: Stats) -> str:
+    return (
+        f"{stats.prompt_tokens} prompt + {stats.generated_tokens} generated tokens, "
+        f"{stats.tokens_per_s:.1f} tok/s, first token {stats.ttft_s:.2f}s"
+        + ("" if stats.finish_reason == "stop" else f", stopped: {stats.finish_reason}")
+    )
