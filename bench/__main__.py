@@ -1,0 +1,95 @@
+"""Run benchmark sections and write them into docs/benchmarks.md.
+
+`python -m bench` runs every section that exists; `python -m bench quality speed` reruns
+those and keeps the others' last figures. Sections live between markers so each can be
+replaced on its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from bench import SECTIONS
+from bench.common import DOC, load_factor, machine_info
+
+TITLE = "# Benchmarks"
+INTRO = """\
+Measured by `make bench` (`.venv/bin/python -m bench`); `.venv/bin/python -m bench NAME`
+reruns one section and leaves the others as they were. Every comparison is measured side by
+side in one run (interleaved rounds, medians), so load from other work on the machine hits
+both sides alike. Figures are for the machine below; each section says when it was measured.
+"""
+_BLOCK = re.compile(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->\n?", re.S)
+
+
+def main(argv: list[str]) -> int:
+    wanted = argv or list(SECTIONS)
+    unknown = [n for n in wanted if n not in SECTIONS]
+    if unknown:
+        print(f"unknown section {unknown[0]!r}; sections: {', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    blocks = _read_blocks(DOC)
+    failed = 0
+    for name in wanted:
+        text = _run_section(name)
+        if text is None:
+            continue
+        failed += text.startswith("FAILED")
+        blocks[name] = text.removeprefix("FAILED")
+        _write(DOC, blocks)  # after each section: a later crash keeps what was measured
+    blocks["machine"] = "## Machine\n\n" + machine_info()
+    _write(DOC, blocks)
+    print(f"wrote {DOC}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _run_section(name: str) -> str | None:
+    try:
+        module = importlib.import_module(f"bench.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"bench.{name}":
+            raise
+        print(f"bench: {name}: no bench/{name}.py yet, skipped", file=sys.stderr)
+        return None
+    print(f"bench: {name} ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    try:
+        body: str = module.run().strip()
+        status = ""
+    except Exception as exc:
+        traceback.print_exc()
+        body = f"## {name}\n\nThe section failed: `{type(exc).__name__}: {exc}`"
+        status = "FAILED"
+    took = time.perf_counter() - start
+    print(f"bench: {name} took {took:.0f} s", file=sys.stderr, flush=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    heading, _, rest = body.partition("\n")
+    note = f"_Measured {stamp} in {took:.0f} s; load average {load_factor()} at the end._"
+    return f"{status}{heading}\n\n{note}\n{rest}\n"
+
+
+def _read_blocks(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    return {m.group(1): m.group(2) for m in _BLOCK.finditer(path.read_text(encoding="utf-8"))}
+
+
+def _write(path: Path, blocks: dict[str, str]) -> None:
+    order = ["machine", *SECTIONS, *sorted(set(blocks) - {"machine", *SECTIONS})]
+    parts = [TITLE, "", INTRO]
+    for name in order:
+        if name in blocks:
+            parts.append(f"<!-- bench:{name} -->\n{blocks[name].strip()}\n<!-- /bench:{name} -->\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(parts), encoding="utf-8")
+    tmp.replace(path)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
