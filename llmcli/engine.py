@@ -7,7 +7,6 @@ Nothing else in the package imports llama_cpp.
 from __future__ import annotations
 
 import codecs
-import itertools
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -381,23 +380,42 @@ class LlamaEngine:
     def score(self, messages: Sequence[Message], candidates: Sequence[str]) -> list[float]:
         """Log-probability of each candidate as the start of the reply: one prompt eval."""
         prompt = self.prompt_tokens(messages)
-        text = self.detokenize(prompt)
+        text = self._special_text(prompt)
         cand_tokens = [self._continuation_tokens(prompt, text, c) for c in candidates]
         longest = max((len(c) for c in cand_tokens), default=0)
         if len(prompt) + longest > self.n_ctx:
             raise ContextOverflowError(len(prompt) + longest, self.n_ctx, what="the text")
         self._eval_with_reuse(prompt)
-        first = self._logprobs()
+        first = self._logprobs(-1)
         base = self._llama.n_tokens
         scores: list[float] = []
         for toks in cand_tokens:
             total = float(first[toks[0]])
-            for prev, nxt in itertools.pairwise(toks):
-                self._llama.eval([prev])
-                total += float(self._logprobs()[nxt])
-            self._llama.n_tokens = base  # drop the candidate's tokens; the prompt stays cached
+            if len(toks) > 1:  # one batch for the rest of the label, a logit row per token
+                self._eval_rows(toks[:-1])
+                total += sum(float(self._logprobs(i)[t]) for i, t in enumerate(toks[1:]))
+                self._llama.n_tokens = base  # drop the label; the prompt stays cached
             scores.append(total)
         return scores
+
+    def _special_text(self, tokens: Sequence[int]) -> str:
+        """The prompt as text with its special tokens spelled out, so it tokenizes back."""
+        import ctypes
+
+        import llama_cpp
+
+        vocab = self._llama._model.vocab
+        out = bytearray()
+        for token in tokens:
+            size = 64
+            while True:
+                buf = ctypes.create_string_buffer(size)
+                n = llama_cpp.llama_token_to_piece(vocab, token, buf, size, 0, True)
+                if n >= 0:
+                    break
+                size = -n
+            out += buf.raw[:n]
+        return out.decode("utf-8", errors="replace")
 
     def _continuation_tokens(
         self, prompt: list[int], prompt_text: str, candidate: str
@@ -408,10 +426,9 @@ class LlamaEngine:
                 (prompt_text + candidate).encode("utf-8"), add_bos=False, special=True
             )
         )
-        cut = 0
-        while cut < min(len(full), len(prompt)) and full[cut] == prompt[cut]:
-            cut += 1
-        toks = full[cut:] or self.tokenize(candidate)
+        body = prompt[1:] if prompt and full[:1] != prompt[:1] else prompt  # a BOS added apart
+        # When the label merges with the prompt's last token, the prompt's tokens still win.
+        toks = full[len(body) :] if full[: len(body)] == body else self.tokenize(candidate)
         if not toks:
             raise LlmError(f"label {candidate!r} has no tokens")
         return toks
@@ -427,12 +444,22 @@ class LlamaEngine:
         llama.n_tokens = common
         llama.eval(tokens[common:])
 
-    def _logprobs(self) -> Any:
+    def _eval_rows(self, tokens: list[int]) -> None:
+        """Evaluate tokens after the cached ones, keeping a logit row for every token."""
+        llama = self._llama
+        llama._ctx.kv_cache_seq_rm(-1, llama.n_tokens, -1)
+        llama._batch.set_batch(batch=tokens, n_past=llama.n_tokens, logits_all=True)
+        llama._ctx.decode(llama._batch)
+        llama.input_ids[llama.n_tokens : llama.n_tokens + len(tokens)] = tokens
+        llama.n_tokens += len(tokens)
+
+    def _logprobs(self, row: int) -> Any:
+        """Log-softmax of the logits of the last decode's row (-1: its last token)."""
         import llama_cpp
         import numpy as np
 
         n_vocab = self._llama.n_vocab()
-        ptr = llama_cpp.llama_get_logits_ith(self._llama.ctx, -1)
+        ptr = llama_cpp.llama_get_logits_ith(self._llama.ctx, row)
         logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,)).astype(np.float64)
         peak = logits.max()
         return logits - (peak + np.log(np.exp(logits - peak).sum()))
