@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 from llmcli.chatformat import FALLBACK_TEMPLATE, ChatTemplateError, Message, render_chat
 from llmcli.errors import ContextOverflowError, LlmError, ModelLoadError
 from llmcli.gguf import GGUFInfo, read_gguf
+from llmcli.kvcache import KVSettings, PrefixCache
 
 FinishReason = Literal["stop", "length", "interrupted"]
 DEFAULT_CTX = 4096
@@ -30,6 +31,7 @@ class EngineParams:
     threads: int | None = None
     verbose: bool = False
     log: Callable[[str], None] | None = None  # where llama.cpp's log goes with verbose
+    kv_cache: KVSettings | None = None  # on-disk cache of template prefixes; None: off
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,7 @@ class LlamaEngine:
         self.model_path = info.path
         self.n_ctx: int = llama.n_ctx()
         self.notices: list[str] = []
+        self.prefix_cache: PrefixCache | None = None
         self._pieces: dict[int, bytes] = {}
         model = llama._model
         self._bos = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""
@@ -267,7 +270,9 @@ class LlamaEngine:
         except (ValueError, RuntimeError, OSError) as exc:
             detail = sink.errors() or str(exc)
             raise ModelLoadError(f"llama.cpp could not load {params.model_path}: {detail}") from exc
-        return cls(llama, info, sink)
+        engine = cls(llama, info, sink)
+        engine.prefix_cache = PrefixCache.open(params.kv_cache, params.model_path)
+        return engine
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -326,10 +331,10 @@ class LlamaEngine:
         tokens = self.prompt_tokens(messages)
         if len(tokens) >= self.n_ctx:
             raise ContextOverflowError(len(tokens), self.n_ctx - 1, what="the prompt")
-        return self._stream_tokens(tokens, options)
+        return self._stream_tokens(tokens, options, self._template_prefix(messages, tokens))
 
     def _stream_tokens(
-        self, tokens: list[int], options: GenerationOptions
+        self, tokens: list[int], options: GenerationOptions, prefix: int = 0
     ) -> Iterator[StreamEvent]:
         import llama_cpp
 
@@ -344,6 +349,7 @@ class LlamaEngine:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopFilter(options.stop)
         start = time.perf_counter()
+        self._use_prefix_cache(tokens, prefix)  # inside the timing: it is prompt evaluation
         first = 0.0
         count = 0
         reason: FinishReason = "length"
@@ -375,6 +381,29 @@ class LlamaEngine:
                 yield Chunk(tail)
         yield Stats(len(tokens), count, first, time.perf_counter() - start, reason)
 
+    # -- on-disk prefix cache (logic in llmcli/kvcache.py) -----------------------------------
+
+    def _template_prefix(self, messages: Sequence[Message], tokens: list[int]) -> int:
+        """Tokens before the last user message's content: system prompt, few-shot examples
+        and the turn opener, found as the tokens shared with a render of a stand-in message."""
+        if self.prefix_cache is None or not messages or messages[-1].role != "user":
+            return 0
+        probe = [*messages[:-1], Message("user", "\ue000")]  # a private-use stand-in
+        try:
+            other = self.prompt_tokens(probe)
+        except LlmError:
+            return 0
+        n = 0
+        for a, b in zip(tokens, other, strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    def _use_prefix_cache(self, tokens: list[int], prefix: int) -> None:
+        if self.prefix_cache is not None and prefix:
+            self.prefix_cache.prepare(self._llama, tokens, prefix)
+
     # -- scoring --------------------------------------------------------------------------
 
     def score(self, messages: Sequence[Message], candidates: Sequence[str]) -> list[float]:
@@ -385,6 +414,7 @@ class LlamaEngine:
         longest = max((len(c) for c in cand_tokens), default=0)
         if len(prompt) + longest > self.n_ctx:
             raise ContextOverflowError(len(prompt) + longest, self.n_ctx, what="the text")
+        self._use_prefix_cache(prompt, self._template_prefix(messages, prompt))
         self._eval_with_reuse(prompt)
         first = self._logprobs(-1)
         base = self._llama.n_tokens

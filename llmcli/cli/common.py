@@ -50,6 +50,7 @@ def open_model(
     """Resolve a spec (pulling it if needed), load it, and always close it."""
     from llmcli.engine import EngineParams
     from llmcli.hub import resolve_model
+    from llmcli.kvcache import settings_from_env as kv_settings_from_env
 
     resolved = resolve_model(spec or settings.model, settings, env)
     params = EngineParams(
@@ -59,6 +60,7 @@ def open_model(
         threads=settings.threads,
         verbose=env.verbose,
         log=lambda text: _write_log(env, text),
+        kv_cache=kv_settings_from_env(env.environ, env.cache_dir),
     )
     engine = env.engine_factory(params)
     try:
