@@ -48,11 +48,12 @@ def open_model(
     env: Environment, settings: Settings, spec: str | None = None
 ) -> Iterator[LoadedModel]:
     """Resolve a spec (pulling it if needed), load it, and always close it."""
+    from llmcli.cli.progress import make_progress
     from llmcli.engine import EngineParams
     from llmcli.hub import resolve_model
     from llmcli.kvcache import settings_from_env as kv_settings_from_env
 
-    resolved = resolve_model(spec or settings.model, settings, env)
+    resolved = resolve_model(spec or settings.model, settings, env, make_progress(env))
     params = EngineParams(
         model_path=resolved.path,
         n_ctx=settings.ctx,
