@@ -51,6 +51,15 @@ class SessionStore:
     def exists(self, name: str) -> bool:
         return self.path(name).exists()
 
+    def new_name(self, taken: str = "") -> str:
+        """A free name for an unnamed chat (two chats in one second must not share a file)."""
+        base = name = auto_name()
+        n = 1
+        while name == taken or self.exists(name):
+            n += 1
+            name = f"{base}-{n}"
+        return name
+
     def save(self, session: Session) -> Path:
         path = self.path(session.name)
         text = json.dumps(session.to_dict(), ensure_ascii=False, indent=1)

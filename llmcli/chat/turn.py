@@ -1,0 +1,148 @@
+"""One chat turn against the engine, and the state a chat carries between turns.
+
+Shared by the REPL and the scripted (piped) chat, so both budget, stream, keep interrupted
+replies and save the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llmcli.chat.session import Fit, Session
+from llmcli.chat.store import SessionStore
+from llmcli.config import Settings
+from llmcli.env import Environment
+from llmcli.errors import LlmError
+
+if TYPE_CHECKING:
+    from llmcli.cli.common import LoadedModel
+    from llmcli.engine import GenerationOptions, Stats
+    from llmcli.render import TextSink
+
+Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    text: str
+    stats: Stats | None
+    interrupted: bool
+
+
+@dataclass
+class Chat:
+    """A session, the model it talks to, and the options of its replies."""
+
+    env: Environment
+    settings: Settings
+    session: Session
+    store: SessionStore
+    base_options: GenerationOptions
+    autosave: bool = True
+    show_stats: bool = False
+    last_stats: Stats | None = None
+    _model: LoadedModel | None = None
+    _stack: ExitStack = field(default_factory=ExitStack)
+
+    # -- the model --------------------------------------------------------------------------
+
+    @property
+    def model(self) -> LoadedModel:
+        assert self._model is not None, "open() first"
+        return self._model
+
+    def open(self, spec: str | None) -> LoadedModel:
+        from llmcli.cli.common import open_model
+
+        stack = ExitStack()
+        self._model = stack.enter_context(open_model(self.env, self.settings, spec))
+        self._stack = stack
+        self.session.model = self._model.spec
+        return self._model
+
+    def switch_model(self, spec: str) -> LoadedModel:
+        """Resolve first (a typo keeps the current model), then swap; reload on failure."""
+        from llmcli.hub import resolve_model
+
+        resolve_model(spec, self.settings, self.env)
+        previous = self.model.spec
+        self.close()
+        try:
+            return self.open(spec)
+        except LlmError:
+            self.open(previous)
+            raise
+
+    def close(self) -> None:
+        self._stack.close()
+
+    # -- options ----------------------------------------------------------------------------
+
+    def options(self) -> GenerationOptions:
+        return dataclasses.replace(self.base_options, **self.session.settings)
+
+    # -- turns ------------------------------------------------------------------------------
+
+    def ask(self, text: str, sink: TextSink, notify: Notify) -> TurnResult:
+        """Fit the prompt, stream the reply into the sink, record the exchange.
+
+        Ctrl-C stops the reply; the text so far is kept in the history like a finished one.
+        """
+        from llmcli.engine import Chunk, answer_reserve
+
+        engine = self.model.engine
+        options = self.options()
+        fit = self.session.fit(engine, text, answer_reserve(engine, options))
+        if fit.dropped:
+            notify(self._dropped_line(fit))
+        parts: list[str] = []
+        stats = None
+        interrupted = False
+        events = engine.stream(fit.prompt, options)
+        try:
+            for event in events:
+                if isinstance(event, Chunk):
+                    parts.append(event.text)
+                    sink.write(event.text)
+                else:
+                    stats = event
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            _close(events)
+            sink.finish()
+        reply = "".join(parts)
+        self.session.add_exchange(text, reply)
+        self.last_stats = stats
+        self.save()
+        return TurnResult(reply, stats, interrupted)
+
+    def _dropped_line(self, fit: Fit) -> str:
+        turns = "exchange" if fit.dropped == 1 else "exchanges"
+        return (
+            f"context full: the oldest {fit.dropped} {turns} left the model's view "
+            f"({fit.tokens:,} of {self.model.engine.n_ctx:,} tokens now; the session keeps them)"
+        )
+
+    def save(self) -> None:
+        if self.autosave and self.session.messages:
+            self.store.save(self.session)
+
+    def describe(self) -> dict[str, Any]:
+        engine = self.model.engine
+        return {
+            "model": self.model.spec,
+            "file": self.model.path.name,
+            "ctx": engine.n_ctx,
+            "session": self.session.name,
+        }
+
+
+def _close(events: object) -> None:
+    close = getattr(events, "close", None)
+    if callable(close):
+        close()

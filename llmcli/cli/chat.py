@@ -1,0 +1,193 @@
+"""`llm chat`: an interactive conversation, or a scripted one when stdin is not a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from llmcli.cli import options as o
+from llmcli.cli.common import generation_options, setup
+from llmcli.env import Environment
+from llmcli.errors import Interrupted, UsageError
+
+if TYPE_CHECKING:
+    from llmcli.chat.session import Session
+    from llmcli.chat.store import SessionStore
+    from llmcli.chat.turn import Chat
+    from llmcli.prompts import Template
+
+EPILOG = """\
+Examples:
+
+  llm chat
+
+  llm chat -m bartowski/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M -s "You are a terse SQL expert."
+
+  llm chat --session project-x      # named conversation, created if absent
+
+  llm chat --continue               # resume the latest conversation
+
+  printf 'hi\\nand then?\\n' | llm chat      # scripted: one turn per line
+
+Inside: /help lists the commands (/system /clear /undo /retry /save /load /sessions
+/model /set /stats /copy /exit). Enter sends, Alt+Enter adds a line, \"\"\" opens and closes
+a block, Ctrl-C stops a reply, Ctrl-C twice or Ctrl-D leaves. Interactive chats are saved
+as they go (scripted ones with --session or --continue) in the data dir, `llm info` shows it.
+"""
+
+SessionName = Annotated[
+    Optional[str],  # typer needs Optional spelled out on 3.10
+    typer.Option(
+        "--session", help="Named conversation: resumed, or created if absent.", show_default=False
+    ),
+]
+Continue = Annotated[
+    bool, typer.Option("--continue", "-c", help="Resume the most recent conversation.")
+]
+ShowStats = Annotated[bool, typer.Option("--stats", help="Tokens and speed under each reply.")]
+
+_FLAG_SETTINGS = ("temperature", "top_p", "max_tokens", "seed")
+
+
+def chat(
+    ctx: typer.Context,
+    model: o.Model = None,
+    system: o.System = None,
+    template: o.TemplateName = None,
+    params: o.Params = None,
+    session_name: SessionName = None,
+    resume: Continue = False,
+    stats: ShowStats = False,
+    temperature: o.Temperature = None,
+    top_p: o.TopP = None,
+    max_tokens: o.MaxTokens = None,
+    seed: o.Seed = None,
+    n_ctx: o.Ctx = None,
+    gpu_layers: o.GpuLayers = None,
+    threads: o.Threads = None,
+    verbose: o.Verbose = False,
+    debug: o.Debug = False,
+) -> None:
+    """Chat with a model in the terminal. With stdin not a terminal, each non-empty line is
+    one turn and the replies are printed with a blank line between them."""
+    from llmcli.chat.store import SessionStore
+    from llmcli.chat.turn import Chat
+    from llmcli.prompts import load_template
+
+    flags = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+    env, settings = setup(
+        ctx,
+        verbose=verbose,
+        debug=debug,
+        model=model,
+        ctx=n_ctx,
+        gpu_layers=gpu_layers,
+        threads=threads,
+        **flags,
+    )
+    if session_name and resume:
+        raise UsageError("use either --session NAME or --continue, not both")
+    store = SessionStore(env.sessions_dir)
+    session, resumed = _pick_session(env, store, session_name, resume)
+    tmpl = load_template(template or "chat", env)
+    if not resumed or system is not None or template is not None:
+        _apply_template(session, tmpl, params or [], system, resumed)
+    session.settings.update({k: v for k, v in flags.items() if v is not None})
+    chat_state = Chat(
+        env=env,
+        settings=settings,
+        session=session,
+        store=store,
+        base_options=generation_options(tmpl.settings, settings),
+        autosave=bool(env.stdin_isatty or session_name or resume),
+        show_stats=stats,
+    )
+    try:
+        chat_state.open(model or session.model)
+        if env.stdin_isatty:
+            from llmcli.chat.repl import run_repl
+
+            run_repl(chat_state)
+        else:
+            _scripted(chat_state)
+    finally:
+        chat_state.close()
+
+
+def _pick_session(
+    env: Environment, store: SessionStore, name: str | None, resume: bool
+) -> tuple[Session, bool]:
+    """(session, resumed): the latest, a named one (created if absent), or a new one."""
+    from llmcli.chat.session import Session
+    from llmcli.render import notice
+
+    if resume:
+        session = store.latest()
+    elif name:
+        session, created = store.open_or_create(name)
+        if created:
+            return session, False
+    else:
+        return Session(name=store.new_name()), False
+    notice(env, f"resuming {session.name!r}: {_count(session.exchanges, 'exchange')}")
+    return session, True
+
+
+def _apply_template(
+    session: Session, tmpl: Template, params: list[str], system: str | None, resumed: bool
+) -> None:
+    """The template gives the system prompt (and any example turns of a new session)."""
+    from llmcli.prompts import parse_params
+
+    values: dict[str, Any] = parse_params(params)
+    if system is not None and "system" in tmpl.variables:
+        values.setdefault("system", system)
+    if "message" in tmpl.variables:
+        values.setdefault("message", "")
+    messages = tmpl.render(values)[:-1]  # the last one is the (empty) user turn
+    head = messages[0].content if messages and messages[0].role == "system" else None
+    session.system = system if system is not None else head
+    if not resumed:
+        session.messages = [m for m in messages if m.role != "system"]
+
+
+def _scripted(chat: Chat) -> None:
+    """Each non-empty stdin line is a turn; replies go out plain, a blank line apart."""
+    from llmcli.render import notice, stats_line, text_sink
+
+    env = chat.env
+    first = True
+    for line in _lines(env):
+        text = line.strip()
+        if not text:
+            continue
+        if not first:
+            env.stdout.write("\n")
+        first = False
+        result = chat.ask(text, text_sink(env), lambda message: notice(env, message))
+        if chat.show_stats and result.stats:
+            notice(env, stats_line(result.stats))
+        if result.interrupted:
+            raise Interrupted()
+
+
+def _lines(env: Environment) -> Iterator[str]:
+    """stdin line by line (a slow writer gets answers as it goes), checked as UTF-8 text."""
+    from llmcli.cli.common import decode_input
+
+    buffer = getattr(env.stdin, "buffer", None)
+    if buffer is None:
+        yield from env.stdin
+        return
+    for number, raw in enumerate(buffer, 1):
+        yield decode_input(raw, f"stdin line {number}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("chat", epilog=EPILOG)(chat)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
