@@ -62,10 +62,11 @@ class Template:
         if system:  # an empty system prompt means the model's own default
             messages.append(Message("system", system))
         for i, (user, assistant) in enumerate(self.examples):
-            messages.append(Message("user", self._render(f"examples[{i}].user", user, context)))
-            messages.append(
-                Message("assistant", self._render(f"examples[{i}].assistant", assistant, context))
-            )
+            shot_user = self._render(f"examples[{i}].user", user, context)
+            shot_answer = self._render(f"examples[{i}].assistant", assistant, context)
+            if shot_user and shot_answer:  # an example can opt out (e.g. per target language)
+                messages.append(Message("user", shot_user))
+                messages.append(Message("assistant", shot_answer))
         messages.append(Message("user", self._render("user", self.user, context)))
         return messages
 

@@ -1,0 +1,174 @@
+"""`llm summarize`: the summary of files or stdin, of any length (map-reduce past the context)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from llmcli.cli import options as o
+from llmcli.cli.common import generation_options, open_model, read_inputs, setup
+from llmcli.errors import InputError, TemplateError
+
+EPILOG = """\
+Examples:
+
+  cat report.txt | llm summarize
+
+  llm summarize notes.md --length short
+
+  llm summarize book.txt --words 200 --format bullets
+
+  llm summarize article.txt --lang pt --json
+
+  llm summarize -t my-summary -p audience=kids story.txt
+
+Input longer than the context is cut at paragraph and sentence boundaries, each part is
+summarized, and the partial summaries are combined (again, until they fit): every word is
+read. Progress goes to stderr; stdout gets the summary only.
+"""
+
+
+class Length(str, Enum):
+    short = "short"
+    medium = "medium"
+    long = "long"
+
+
+class Format(str, Enum):
+    paragraph = "paragraph"
+    bullets = "bullets"
+
+
+def summarize(
+    ctx: typer.Context,
+    files: Annotated[
+        Optional[list[Path]],
+        typer.Argument(help="Files to summarize (default: stdin).", show_default=False),
+    ] = None,
+    length: Annotated[
+        Length, typer.Option("--length", "-l", help="Summary length.")
+    ] = Length.medium,
+    words: Annotated[
+        Optional[int],
+        typer.Option("--words", "-w", min=1, help="Target length in words.", show_default=False),
+    ] = None,
+    fmt: Annotated[
+        Format, typer.Option("--format", help="A paragraph or bullet points.")
+    ] = Format.paragraph,
+    lang: Annotated[
+        Optional[str],
+        typer.Option("--lang", help="Language of the summary (code or name).", show_default=False),
+    ] = None,
+    model: o.Model = None,
+    template: o.TemplateName = None,
+    params: o.Params = None,
+    temperature: o.Temperature = None,
+    max_tokens: o.MaxTokens = None,
+    seed: o.Seed = None,
+    n_ctx: o.Ctx = None,
+    gpu_layers: o.GpuLayers = None,
+    threads: o.Threads = None,
+    json_out: o.Json = False,
+    verbose: o.Verbose = False,
+    debug: o.Debug = False,
+) -> None:
+    """Summarize FILES (or text piped on stdin), however long."""
+    from dataclasses import replace
+
+    from llmcli.cli.taskprogress import TaskProgress
+    from llmcli.prompts import load_template, parse_params
+    from llmcli.tasks.languages import resolve_language
+    from llmcli.tasks.summarize import answer_tokens
+    from llmcli.tasks.summarize import summarize as run_summary
+
+    env, settings = setup(
+        ctx,
+        verbose=verbose,
+        debug=debug,
+        model=model,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        ctx=n_ctx,
+        gpu_layers=gpu_layers,
+        threads=threads,
+    )
+    summary_lang = resolve_language(lang, option="--lang") if lang is not None else None
+    tmpl = load_template(template or "summarize", env)
+    combine = load_template("summarize-combine", env)
+    flags = {
+        "length": length.value,
+        "words": str(words) if words else "",
+        "format": fmt.value,
+        "lang": summary_lang.name if summary_lang else "",
+    }
+    values = template_values(tmpl, flags, parse_params(params or []))
+    text = read_inputs(env, files)
+    if text is None or not text.strip():
+        raise InputError("nothing to summarize: give FILE arguments or pipe text on stdin")
+    opts = generation_options(tmpl.settings, settings)
+    if settings.max_tokens is None:
+        opts = replace(opts, max_tokens=answer_tokens(length.value, words))
+    with open_model(env, settings) as loaded, TaskProgress(env, bar=True) as progress:
+        result = run_summary(
+            loaded.engine,
+            text,
+            template=tmpl,
+            combine=combine,
+            values=values,
+            options=opts,
+            progress=progress,
+            warn=progress.warn,
+        )
+    if json_out:
+        from llmcli.render import emit_json
+
+        emit_json(
+            env,
+            {
+                "text": result.text,
+                "model": loaded.spec,
+                "model_path": str(loaded.path),
+                "template": tmpl.name,
+                "language": summary_lang.tag if summary_lang else None,
+                "input_tokens": result.input_tokens,
+                "output_tokens": result.output_tokens,
+                "parts": result.parts,
+                "rounds": result.rounds,
+                "timings": result.timings(),
+            },
+        )
+        return
+    _print(env, result.text)
+
+
+def template_values(tmpl: Any, flags: dict[str, str], params: dict[str, str]) -> dict[str, str]:
+    """Flags the template declares, then -p values; checked before the model loads."""
+    if "text" not in tmpl.variables:
+        raise TemplateError(
+            f"template {tmpl.name!r} has no 'text' variable to receive the input",
+            hint="declare [variables.text] and use {{ text }} in its user message",
+        )
+    values = {k: v for k, v in flags.items() if k in tmpl.variables and v}
+    values.update(params)
+    tmpl.render({**values, "text": "check"})  # unknown parameter, bad choice, Jinja error
+    return values
+
+
+def _print(env: Any, text: str) -> None:
+    if env.stdout_isatty:
+        from rich.markdown import Markdown
+
+        from llmcli.render import make_console
+
+        make_console(env).print(Markdown(text))
+    else:
+        env.stdout.write(text + "\n")
+        env.stdout.flush()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("summarize", epilog=EPILOG)(summarize)

@@ -1,0 +1,219 @@
+"""Summarize any length of text: one call when it fits, map-reduce when it does not.
+
+Map: the text is cut on the model's tokenizer at paragraph/sentence boundaries into parts
+that fit the context, and each part is summarized. Reduce: the partial summaries are
+combined; when even they do not fit, they are grouped and combined again, round after
+round, until one call can see them all. Every token of the input reaches the model.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from llmcli.engine import Engine, GenerationOptions, Stats, join_stream
+from llmcli.errors import InputError, LlmError
+from llmcli.prompts import Template
+from llmcli.tasks import Progress, ProgressFn, WarnFn, no_progress, no_warning
+from llmcli.tasks.chunking import chunk_text
+from llmcli.tasks.cleanup import strip_preamble, strip_trailer
+
+LENGTH_TOKENS = {"short": 120, "medium": 256, "long": 512}
+MAP_TOKENS = 256  # most a partial summary may take; keeps every round shrinking
+MIN_MAP_TOKENS = 24
+MARGIN = 16  # tokens that can merge or split where the text meets the template
+_SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’»)\]]*(?=\s|$)")
+
+
+def answer_tokens(length: str, words: int | None) -> int:
+    """Room for the final summary: generous, so a summary ends by itself, not by the cap."""
+    return words * 2 + 48 if words else LENGTH_TOKENS.get(length, LENGTH_TOKENS["medium"])
+
+
+@dataclass
+class Summary:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    parts: int  # chunks of the input (1: it fitted in one call)
+    rounds: int  # reduce rounds after the map step
+    calls: list[Stats] = field(default_factory=list)
+    seconds: float = 0.0
+    cut_at_limit: bool = False
+
+    def timings(self) -> dict[str, Any]:
+        return {
+            "calls": len(self.calls),
+            "prompt_tokens": sum(s.prompt_tokens for s in self.calls),
+            "generated_tokens": sum(s.generated_tokens for s in self.calls),
+            "ttft_s": round(self.calls[0].ttft_s, 4) if self.calls else 0.0,
+            "total_s": round(self.seconds, 4),
+        }
+
+
+@dataclass
+class _Job:
+    engine: Engine
+    template: Template
+    combine: Template
+    values: Mapping[str, Any]
+    options: GenerationOptions
+    progress: ProgressFn
+    warn: WarnFn
+    calls: list[Stats] = field(default_factory=list)
+
+
+def summarize(
+    engine: Engine,
+    text: str,
+    *,
+    template: Template,
+    combine: Template,
+    values: Mapping[str, Any],
+    options: GenerationOptions,
+    progress: ProgressFn = no_progress,
+    warn: WarnFn = no_warning,
+) -> Summary:
+    """The summary of `text`; `values` are the template's variables other than `text`."""
+    if not text.strip():
+        raise InputError("nothing to summarize: the input is empty")
+    start = time.perf_counter()
+    job = _Job(engine, template, combine, values, options, progress, warn)
+    final_max = options.max_tokens or LENGTH_TOKENS["medium"]
+    whole = _render(template, values, text)
+    if engine.count_prompt_tokens(whole) + final_max <= engine.n_ctx:
+        result, cut = _final(job, whole, text)
+        parts, rounds = 1, 0
+    else:
+        result, cut, parts, rounds = _map_reduce(job, text, final_max)
+    return Summary(
+        text=result,
+        input_tokens=engine.count_tokens(text),
+        output_tokens=engine.count_tokens(result),
+        parts=parts,
+        rounds=rounds,
+        calls=job.calls,
+        seconds=time.perf_counter() - start,
+        cut_at_limit=cut,
+    )
+
+
+def _map_reduce(job: _Job, text: str, final_max: int) -> tuple[str, bool, int, int]:
+    map_values = _part_values(job.template, job.values)
+    budget, map_max = _part_budget(job, job.template, map_values)
+    parts = chunk_text(text, budget, job.engine)
+    summaries = _summarize_parts(job, job.template, map_values, parts, map_max, round_no=1)
+    rounds = 0
+    while True:
+        joined = "\n\n".join(summaries)
+        final_msgs = _render(job.combine, job.values, joined)
+        if job.engine.count_prompt_tokens(final_msgs) + final_max <= job.engine.n_ctx:
+            job.progress(Progress("combining summaries", 0, 1, rounds + 2))
+            result, cut = _final(job, final_msgs, joined)
+            job.progress(Progress("combining summaries", 1, 1, rounds + 2))
+            return result, cut, len(parts), rounds + 1
+        rounds += 1
+        combine_values = _part_values(job.combine, job.values)
+        budget, map_max = _part_budget(job, job.combine, combine_values)
+        groups = chunk_text(joined, budget, job.engine)
+        if len(groups) >= len(summaries):  # no progress would loop forever
+            raise LlmError(
+                "the partial summaries are not getting shorter; use a larger --ctx "
+                "or a model that follows the length instruction"
+            )
+        summaries = _summarize_parts(job, job.combine, combine_values, groups, map_max, rounds + 1)
+
+
+def _part_values(template: Template, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Partial summaries: detailed, plain paragraphs, in the text's own language."""
+    out = dict(values)
+    overrides = {"length": "long" if values.get("length") == "long" else "medium", "words": ""}
+    overrides |= {"format": "paragraph", "lang": ""}
+    for key, value in overrides.items():
+        if key in template.variables:
+            out[key] = value
+    return out
+
+
+def _part_budget(job: _Job, template: Template, values: Mapping[str, Any]) -> tuple[int, int]:
+    """(tokens of text per part, tokens per partial summary), so every round shrinks."""
+    frame = job.engine.count_prompt_tokens(_render(template, values, "", part="part 99 of 99"))
+    room = job.engine.n_ctx - frame - MARGIN
+    map_max = min(MAP_TOKENS, room // 5)  # a part is at least 4x its summary
+    if map_max < MIN_MAP_TOKENS:
+        raise InputError(
+            f"the context ({job.engine.n_ctx:,} tokens) is too small to summarize in parts: "
+            f"template {template.name!r} alone takes {frame:,}",
+            hint="raise --ctx",
+        )
+    return room - map_max, map_max
+
+
+def _summarize_parts(
+    job: _Job,
+    template: Template,
+    values: Mapping[str, Any],
+    parts: list[str],
+    map_max: int,
+    round_no: int,
+) -> list[str]:
+    stage = "summarizing parts" if round_no == 1 else "combining summaries"
+    options = replace(job.options, max_tokens=map_max)
+    out: list[str] = []
+    job.progress(Progress(stage, 0, len(parts), round_no))
+    for i, part in enumerate(parts, 1):
+        label = f"part {i} of {len(parts)}"
+        messages = _render(template, values, part, part=label)
+        text, stats = _generate(job, messages, options)
+        text = _clean(text, part)
+        if stats.finish_reason == "length":
+            text = _trim_to_sentence(text)
+        if text:
+            out.append(text)
+        else:
+            job.warn(f"{label} gave an empty summary (round {round_no})")
+        job.progress(Progress(stage, i, len(parts), round_no))
+    if not out:
+        raise LlmError("the model returned no text for any part of the input")
+    return out
+
+
+def _final(job: _Job, messages: list[Any], source: str) -> tuple[str, bool]:
+    text, stats = _generate(job, messages, job.options)
+    text = _clean(text, source)
+    cut = stats.finish_reason == "length"
+    if cut:
+        text = _trim_to_sentence(text)
+        job.warn("the summary reached the token limit; cut at its last full sentence")
+    if not text:
+        raise LlmError("the model returned an empty summary")
+    return text, cut
+
+
+def _generate(job: _Job, messages: list[Any], options: GenerationOptions) -> tuple[str, Stats]:
+    done = join_stream(job.engine.stream(messages, options))
+    job.calls.append(done.stats)
+    return done.text, done.stats
+
+
+def _render(template: Template, values: Mapping[str, Any], text: str, part: str = "") -> list[Any]:
+    context = {k: v for k, v in values.items() if k in template.variables}  # combine: fewer
+    context["text"] = text
+    if "part" in template.variables:
+        context["part"] = part
+    return template.render(context)
+
+
+def _clean(text: str, source: str) -> str:
+    return strip_trailer(strip_preamble(text), source)
+
+
+def _trim_to_sentence(text: str) -> str:
+    """A reply stopped by the token cap ends mid-sentence: keep its complete sentences."""
+    ends = list(_SENTENCE_END.finditer(text))
+    if not ends or ends[-1].end() < len(text) // 3:
+        return text.rstrip()
+    return text[: ends[-1].end()].rstrip()

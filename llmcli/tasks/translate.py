@@ -1,0 +1,269 @@
+"""Translate text, keeping its layout: paragraphs, blank lines, lists, code and markup.
+
+The model never sees layout it could lose. Blank lines, indentation and list/quote/heading
+markers are taken off before a call and put back after it; fenced code is not translated.
+Prose goes paragraph by paragraph (a paragraph longer than the context is cut at sentence
+ends); line-shaped text goes line by line, several numbered lines per call, checked, and
+split and retried when the count comes back wrong. Output is yielded as each piece is done.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from llmcli.engine import Engine, GenerationOptions, Stats, join_stream
+from llmcli.prompts import Template
+from llmcli.tasks import Progress, ProgressFn, WarnFn, no_progress, no_warning
+from llmcli.tasks.chunking import BOUNDARIES, chunk_text, split_edges, split_keep
+from llmcli.tasks.languages import Lang
+
+DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces better
+BATCH = 8  # lines per call in line mode
+MARGIN = 32
+_FENCE = re.compile(r"^(```|~~~)[^\n]*\n.*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+_MARKER = re.compile(
+    r"^([ \t]*(?:(?:[-*+•]|\d{1,3}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?|>+[ \t]?|#{1,6}[ \t]+)?)"
+)
+_LIST_LINE = re.compile(r"^[ \t]*(?:[-*+•]|\d{1,3}[.)]|>|#{1,6}|\|)[ \t]")
+_NUMBERED = re.compile(r"^\s*\[(\d+)\][ \t]*(.*)$")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+@dataclass
+class Translator:
+    """One translation job: the engine, templates, languages and the record of calls."""
+
+    engine: Engine
+    template: Template
+    lines_template: Template
+    target: Lang
+    source: Lang | None
+    options: GenerationOptions
+    batch: int = BATCH
+    progress: ProgressFn = no_progress
+    warn: WarnFn = no_warning
+    params: Mapping[str, str] = field(default_factory=dict)  # -p values for user templates
+    calls: list[Stats] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    _done: int = 0
+    _total: int = 0
+
+    # -- whole documents ----------------------------------------------------------------
+
+    def document(self, text: str) -> Iterator[str]:
+        """Pieces of the translation, in order; joined they are the translated text."""
+        blocks = _blocks(text)
+        self._total = sum(1 for kind, b in blocks if kind == "text" and b.strip())
+        self._report()
+        line_no = 0  # lines before this block, for warnings that name a line
+        for kind, block in blocks:
+            if kind == "code" or not block.strip():
+                yield block
+            else:
+                lead, core, trail = split_edges(block)
+                yield lead
+                if _is_line_shaped(core):
+                    first = line_no + lead.count("\n")
+                    yield "\n".join(self._lines(core.split("\n"), first_line=first))
+                else:
+                    yield self._prose(core)
+                yield trail
+                self._done += 1
+                self._report()
+            line_no += block.count("\n")
+
+    def _prose(self, text: str) -> str:
+        budget = self._unit_budget(self.template)
+        if self.engine.count_tokens(text) <= budget:
+            return self._one(text)
+        pieces = chunk_text(text, budget, self.engine)
+        out = []
+        for piece in pieces:
+            lead, core, trail = split_edges(piece)
+            out.append(lead + (self._one(core) if core else "") + trail)
+        return "".join(out)
+
+    # -- line mode ------------------------------------------------------------------------
+
+    def lines(self, text: str) -> Iterator[str]:
+        """One output line per input line, in order, blank lines kept blank."""
+        rows = text.split("\n")
+        if text.endswith("\n"):
+            rows.pop()
+        rows = [r.removesuffix("\r") for r in rows]
+        self._total = len(rows)
+        self._report()
+        yield from self._lines(rows, first_line=0, report=True)
+
+    def _lines(self, rows: list[str], first_line: int, report: bool = False) -> Iterator[str]:
+        """Translate rows in batches; yields each row's translation (no newline) in order."""
+        parts = [_split_marker(r) for r in rows]
+        out: dict[int, str] = {}
+        pending: list[int] = []
+        emitted = 0
+        for i, (_, content) in enumerate(parts):
+            if not _LETTER.search(content):
+                out[i] = rows[i]  # blank, numbers, rules: nothing to translate
+            else:
+                if pending and not self._fits([parts[j][1] for j in [*pending, i]]):
+                    self._batch(pending, parts, out, first_line)
+                    pending = []
+                pending.append(i)
+                if len(pending) >= self.batch:
+                    self._batch(pending, parts, out, first_line)
+                    pending = []
+            if i == len(parts) - 1 and pending:
+                self._batch(pending, parts, out, first_line)
+            while emitted in out:
+                yield out[emitted]
+                emitted += 1
+                if report:
+                    self._done += 1
+                    self._report()
+
+    def _fits(self, contents: list[str]) -> bool:
+        tokens = sum(self.engine.count_tokens(c) + 3 for c in contents)
+        return tokens <= self._unit_budget(self.lines_template)
+
+    def _batch(
+        self, idx: list[int], parts: list[tuple[str, str]], out: dict[int, str], first: int
+    ) -> None:
+        """Translate rows `idx`; on a wrong count, split in halves (and keep batches smaller)."""
+        if len(idx) == 1:
+            i = idx[0]
+            out[i] = parts[i][0] + self._single_line(parts[i][1], first + i + 1)
+            return
+        contents = [parts[i][1] for i in idx]
+        got = self._numbered(contents)
+        if got is None:
+            self.batch = max(1, len(idx) // 2)  # this model needs smaller batches
+            half = len(idx) // 2
+            self._batch(idx[:half], parts, out, first)
+            self._batch(idx[half:], parts, out, first)
+            return
+        for i, line in zip(idx, got, strict=True):
+            out[i] = parts[i][0] + line
+
+    def _numbered(self, contents: list[str]) -> list[str] | None:
+        """A batch as `[n] line` rows; None unless exactly one good row per number came back."""
+        text = "\n".join(f"[{n}] {c}" for n, c in enumerate(contents, 1))
+        reply, stats = self._call(self.lines_template, text)
+        found: dict[int, str] = {}
+        for row in reply.strip().split("\n"):
+            match = _NUMBERED.match(row)
+            if not match:
+                if row.strip():
+                    return None  # chatter or a wrapped line: cannot trust the alignment
+                continue
+            n, line = int(match.group(1)), match.group(2).strip()
+            if n in found or not 1 <= n <= len(contents) or not line:
+                return None
+            found[n] = line
+        if len(found) != len(contents) or stats.finish_reason == "length":
+            return None
+        copied = sum(found[n].casefold() == c.casefold() for n, c in enumerate(contents, 1))
+        if copied * 2 > len(contents):  # echoed back, not translated
+            return None
+        return [found[n] for n in range(1, len(contents) + 1)]
+
+    def _single_line(self, content: str, line_no: int) -> str:
+        """One line on its own; if the model gives nothing back, keep the original and say so."""
+        text = " ".join(self._prose(content).split())  # one line in, one line out
+        if not text:
+            self.warn(f"line {line_no}: could not be translated; kept the original")
+            return content
+        return text
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def _one(self, text: str) -> str:
+        reply, stats = self._call(self.template, text)
+        result = _clean(reply, text)
+        if stats.finish_reason == "length":
+            self.warn(
+                f"a translation reached its token limit ({stats.generated_tokens} tokens) "
+                f"and may be incomplete: {_preview(text)}"
+            )
+        return result
+
+    def _call(self, template: Template, text: str) -> tuple[str, Stats]:
+        messages = template.render(self._values(template, text))
+        prompt = self.engine.count_prompt_tokens(messages)
+        room = self.engine.n_ctx - prompt
+        cap = min(room, self.engine.count_tokens(text) * 3 + 24)
+        options = replace(self.options, max_tokens=min(cap, self.options.max_tokens or cap))
+        done = join_stream(self.engine.stream(messages, options))
+        self.calls.append(done.stats)
+        return done.text, done.stats
+
+    def _values(self, template: Template, text: str) -> dict[str, Any]:
+        extra = {"target_code": self.target.tag, "source": self.source.name if self.source else ""}
+        values: dict[str, Any] = {k: v for k, v in self.params.items() if k in template.variables}
+        values.update({k: v for k, v in extra.items() if k in template.variables})
+        values.update(text=text, target=self.target.name)
+        return values
+
+    def _unit_budget(self, template: Template) -> int:
+        """Tokens of source text per call, leaving room for a reply up to 2x longer."""
+        frame = self.engine.count_prompt_tokens(template.render(self._values(template, "")))
+        room = (self.engine.n_ctx - frame - MARGIN) // 3
+        if room < 8:
+            from llmcli.errors import InputError
+
+            raise InputError(
+                f"the context ({self.engine.n_ctx:,} tokens) is too small to translate with "
+                f"template {template.name!r} ({frame:,} tokens alone)",
+                hint="raise --ctx",
+            )
+        return min(DOC_CHUNK, room)
+
+    def _report(self) -> None:
+        self.progress(Progress("translating", self._done, self._total))
+
+    def timings(self) -> dict[str, Any]:
+        return {
+            "calls": len(self.calls),
+            "prompt_tokens": sum(s.prompt_tokens for s in self.calls),
+            "generated_tokens": sum(s.generated_tokens for s in self.calls),
+            "ttft_s": round(self.calls[0].ttft_s, 4) if self.calls else 0.0,
+            "total_s": round(time.perf_counter() - self.started, 4),
+        }
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """("code", fenced block) kept verbatim, and ("text", paragraph) to translate, in order."""
+    out: list[tuple[str, str]] = []
+    start = 0
+    for fence in _FENCE.finditer(text):
+        out.extend(("text", p) for p in split_keep(text[start : fence.start()], BOUNDARIES[0]))
+        out.append(("code", fence.group(0)))
+        start = fence.end()
+    out.extend(("text", p) for p in split_keep(text[start:], BOUNDARIES[0]))
+    return out
+
+
+def _is_line_shaped(paragraph: str) -> bool:
+    """Lists, quotes, headings, tables: the lines are the units, not the paragraph."""
+    return any(_LIST_LINE.match(row) for row in paragraph.split("\n"))
+
+
+def _split_marker(row: str) -> tuple[str, str]:
+    """("  - ", "rest of the line"): indentation and list/quote/heading markers stay ours."""
+    match = _MARKER.match(row)
+    prefix = match.group(1) if match else ""
+    return prefix, row[len(prefix) :].strip()
+
+
+def _clean(reply: str, source: str) -> str:
+    from llmcli.tasks.cleanup import clean_answer
+
+    return clean_answer(reply, source)
+
+
+def _preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= 40 else flat[:37] + "..."
