@@ -149,9 +149,9 @@ def parse_template(path: Path, origin: str) -> Template:
 
 def _from_data(path: Path, origin: str, source: str, data: dict[str, Any]) -> Template:
     if not isinstance(data.get("user"), str):
-        misplaced = [t for t, v in data.items() if isinstance(v, dict) and "user" in v]
+        misplaced = _table_with_key(data, "user")
         hint = (
-            f"'user' landed inside [{misplaced[0]}]: put system/user before the first [table]"
+            f"'user' landed inside [{misplaced}]: put system/user before the first [table]"
             if misplaced
             else None
         )
@@ -186,6 +186,19 @@ def _from_data(path: Path, origin: str, source: str, data: dict[str, Any]) -> Te
         user=data["user"],
         examples=examples,
     )
+
+
+def _table_with_key(data: Mapping[str, Any], key: str, prefix: str = "") -> str | None:
+    """The dotted name of the TOML table a top-level key fell into, if any."""
+    for name, value in data.items():
+        if isinstance(value, dict):
+            dotted = f"{prefix}{name}"
+            if key in value:
+                return dotted
+            found = _table_with_key(value, key, dotted + ".")
+            if found:
+                return found
+    return None
 
 
 def template_paths(env: Environment) -> dict[str, tuple[Path, str]]:

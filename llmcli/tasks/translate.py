@@ -165,7 +165,7 @@ class Translator:
             found[n] = line
         if len(found) != len(contents) or stats.finish_reason == "length":
             return None
-        copied = sum(found[n].casefold() == c.casefold() for n, c in enumerate(contents, 1))
+        copied = sum(found[n] == c.strip() for n, c in enumerate(contents, 1))
         if copied * 2 > len(contents):  # echoed back, not translated
             return None
         return [found[n] for n in range(1, len(contents) + 1)]
