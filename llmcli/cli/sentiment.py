@@ -1,0 +1,208 @@
+"""`llm sentiment`: label probabilities for one text, a batch of lines, or an eval file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from llmcli.cli import options as o
+from llmcli.cli.common import open_model, setup
+from llmcli.env import Environment
+from llmcli.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from llmcli.tasks.sentiment import Classifier
+
+EPILOG = """\
+Examples:
+
+  llm sentiment "I love this phone"
+
+  llm sentiment --labels bug,feature,question "The app crashes when I save"
+
+  llm sentiment --json --threshold 0.7 review.txt
+
+  llm sentiment --batch reviews.txt > labels.tsv
+
+  llm sentiment --batch --json --field body < tickets.jsonl
+
+  llm sentiment --eval dev.tsv --labels positive,negative
+
+Labels are scored, not generated: each one's log-probability as the model's answer gives a
+probability distribution over them. --batch prints one line per input line, in order
+(label<TAB>score; an empty line for an empty or failed line, the reason on stderr).
+--eval reads text<TAB>label rows and reports accuracy, macro-F1, per-label precision and
+recall, and the confusion matrix.
+"""
+
+Labels = Annotated[
+    Optional[str],
+    typer.Option(
+        "--labels",
+        "-l",
+        help="Comma-separated labels [default: positive,negative,neutral; --eval: the file's].",
+        show_default=False,
+    ),
+]
+Threshold = Annotated[
+    float,
+    typer.Option(
+        "--threshold", min=0.0, max=1.0, help="Below this top probability, the label is uncertain."
+    ),
+]
+Batch = Annotated[bool, typer.Option("--batch", "-b", help="One text per line of FILE or stdin.")]
+Field = Annotated[
+    Optional[str],
+    typer.Option(
+        "--field", help="With --batch: read JSONL, the text in this field.", show_default=False
+    ),
+]
+EvalFile = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--eval", help="Evaluate on a text<TAB>label file.", show_default=False, dir_okay=False
+    ),
+]
+
+
+def sentiment(
+    ctx: typer.Context,
+    source: Annotated[
+        Optional[str],
+        typer.Argument(
+            metavar="[TEXT|FILE]",
+            help="Text, or a file to read (default: stdin).",
+            show_default=False,
+        ),
+    ] = None,
+    labels: Labels = None,
+    threshold: Threshold = 0.0,
+    batch: Batch = False,
+    field: Field = None,
+    eval_file: EvalFile = None,
+    model: o.Model = None,
+    template: o.TemplateName = None,
+    n_ctx: o.Ctx = None,
+    gpu_layers: o.GpuLayers = None,
+    threads: o.Threads = None,
+    json_out: o.Json = False,
+    verbose: o.Verbose = False,
+    debug: o.Debug = False,
+) -> None:
+    """Classify the sentiment of TEXT (or a file, or stdin) by scoring each label."""
+    from llmcli.cli import sentiment_output as out
+    from llmcli.prompts import load_template
+    from llmcli.tasks import sentiment as task
+
+    env, settings = setup(
+        ctx,
+        verbose=verbose,
+        debug=debug,
+        model=model,
+        ctx=n_ctx,
+        gpu_layers=gpu_layers,
+        threads=threads,
+    )
+    if field is not None and not batch:
+        raise UsageError("--field reads JSONL lines: use it with --batch")
+    if eval_file is not None and (batch or source is not None):
+        raise UsageError("--eval reads its own file: give no TEXT and no --batch")
+    label_set = task.parse_labels(labels)
+    tmpl = load_template(template or task.TEMPLATE, env)
+    if eval_file is not None:
+        rows = task.parse_eval(_read_path(eval_file), str(eval_file))
+        label_set = task.eval_labels(rows, label_set if labels else None)
+    text = None if batch or eval_file else _single_text(env, source)
+    with open_model(env, settings) as loaded:
+        task.check_labels(loaded.engine, label_set)
+        classifier = task.Classifier(loaded.engine, tmpl, label_set, threshold)
+        if eval_file is not None:
+            with out.progress_bar(env, "evaluating", enabled=True) as progress:
+                report = task.evaluate(classifier, rows, progress)
+            out.show_report(env, report, loaded.spec, json_out=json_out)
+        elif batch:
+            _run_batch(env, classifier, source, field, json_out)
+        else:
+            assert text is not None
+            out.show_single(env, classifier, text, loaded.spec, json_out=json_out)
+
+
+def _run_batch(
+    env: Environment, classifier: Classifier, source: str | None, field: str | None, json_out: bool
+) -> None:
+    from llmcli.cli import sentiment_output as out
+    from llmcli.tasks.sentiment import jsonl_texts
+
+    if source is not None:
+        lines: list[str | InputError] = list(_split_lines(_read_path(Path(source))))
+        total = len(lines)
+        stream: Iterator[str | InputError] = iter(lines)
+    else:
+        if env.stdin_isatty:
+            raise InputError("--batch reads lines from a FILE or stdin; got neither")
+        stream, total = _stdin_lines(env), 0
+    if field is not None:
+        stream = jsonl_texts(stream, field)
+    with out.progress_bar(env, "classifying", enabled=source is not None) as progress:
+        results = classifier.classify_lines(stream, progress, total)
+        failed = out.write_batch(env, results, json_out=json_out)
+    if failed:
+        shown = ", ".join(str(n) for n in failed[:5]) + (", ..." if len(failed) > 5 else "")
+        raise InputError(f"{len(failed)} line(s) could not be classified (line {shown})")
+
+
+def _single_text(env: Environment, source: str | None) -> str:
+    from llmcli.cli.common import read_stdin
+
+    if source is not None:
+        text = _read_path(Path(source)) if _is_file(source) else source
+    else:
+        got = read_stdin(env)
+        if got is None:
+            raise InputError("nothing to classify: give a text or a file, or pipe text on stdin")
+        text = got
+    if not text.strip():
+        raise InputError("nothing to classify: the text is empty")
+    return text
+
+
+def _is_file(source: str) -> bool:
+    """An argument naming an existing file is read; anything else is the text itself."""
+    try:
+        return "\n" not in source and Path(source).is_file()
+    except (OSError, ValueError):  # a long text is not a valid path
+        return False
+
+
+def _split_lines(text: str) -> list[str]:
+    """Lines split at newlines only (str.splitlines also splits at form feeds and U+2028)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def _read_path(path: Path) -> str:
+    from llmcli.cli.common import read_file
+
+    return read_file(path)
+
+
+def _stdin_lines(env: Environment) -> Iterator[str | InputError]:
+    """Lines as they arrive (a pipe may be slow), each decoded on its own."""
+    from llmcli.cli.common import decode_input
+
+    buffer = getattr(env.stdin, "buffer", None)
+    for number, raw in enumerate(buffer if buffer is not None else env.stdin, 1):
+        data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
+        try:
+            yield decode_input(data.rstrip(b"\r\n"), f"line {number}")
+        except InputError as exc:
+            yield exc
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sentiment", epilog=EPILOG)(sentiment)
