@@ -138,7 +138,7 @@ def test_ctrl_c_while_writing_keeps_the_partial_answer(llm, engine: FakeEngine) 
     engine.interrupt_after = 2
     result = type_keys(llm, "count" + ENTER + "go on" + ENTER)
     assert result.exit_code == 0
-    assert "(stopped: the partial answer is kept" in result.stdout
+    assert "(stopped: the partial answer is kept;" in result.stdout
     assert engine.calls[1].messages[2] == Message("assistant", "one two")
     assert engine.calls[1].user == "go on"
 

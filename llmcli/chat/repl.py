@@ -6,8 +6,9 @@ Environment's streams.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+import contextlib
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 from llmcli.chat.commands import COMMANDS, SETTING_KEYS, is_command, run_command
 from llmcli.chat.turn import Chat
@@ -137,7 +138,7 @@ def make_prompt(chat: Chat, **io: Any) -> PromptSession[str]:
         multiline=True,
         completer=make_completer(chat),
         complete_while_typing=False,
-        prompt_continuation="... ",
+        prompt_continuation=lambda width, line, wrap: "" if wrap else "... ",
         enable_open_in_editor=False,
         **io,
     )
@@ -188,7 +189,8 @@ def run_repl(chat: Chat, **io: Any) -> int:
 def answer(chat: Chat, text: str, out: ConsoleOutput) -> None:
     """One turn on screen: drop notice, streamed reply, then stats or a stop note."""
     try:
-        result = chat.ask(text, text_sink(chat.env), out.info)
+        with no_echo(chat.env.stdin):
+            result = chat.ask(text, text_sink(chat.env), out.info)
     except LlmError as exc:
         out.error(exc.message + (f" ({exc.hint})" if exc.hint else ""))
         return
@@ -196,8 +198,34 @@ def answer(chat: Chat, text: str, out: ConsoleOutput) -> None:
         out.info("(interrupted before the answer started)")
         return
     if result.interrupted:
-        out.info("(stopped: the partial answer is kept; /retry writes a new one)")
+        kept = "the partial answer is kept" if result.text else "nothing was written yet"
+        out.info(f"(stopped: {kept}; /retry writes a new answer)")
     elif result.stats and result.stats.finish_reason == "length":
         out.info("(the answer reached the token limit: --max-tokens, /set max_tokens, or --ctx)")
     if chat.show_stats and result.stats:
         out.info(stats_line(result.stats))
+
+
+@contextlib.contextmanager
+def no_echo(stream: IO[str]) -> Iterator[None]:
+    """While a reply streams, keys typed (and the ^C of Ctrl-C) must not be echoed into it:
+    the echo shifts the live markdown area and leaves stray lines. Typed text still reaches
+    the next prompt."""
+    try:
+        import termios
+    except ImportError:  # Windows
+        yield
+        return
+    try:
+        fd = stream.fileno()
+        saved = termios.tcgetattr(fd)
+    except (termios.error, OSError, ValueError, AttributeError):
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~termios.ECHO
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
