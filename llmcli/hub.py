@@ -84,11 +84,11 @@ def resolve_model(
     settings: Settings,
     env: Environment,
     progress: Progress | None = None,
-    *,
-    pull: bool = True,
 ) -> ResolvedModel:
-    """Find the file for a spec, pulling a Hub model that is not cached yet (unless `pull`
-    is False). With no spec: the configured default, else the bundled model."""
+    """Find the file for a spec. With no spec: the configured default, else the bundled model.
+
+    A Hub model that is not cached yet is pulled only when the caller gives a `progress`
+    reporter (the CLI does): a silent multi-gigabyte download would surprise anyone."""
     asked = spec or settings.model or BUNDLED_NAME
     spec = expand_alias(asked, settings)
     if spec.lower() == BUNDLED_NAME:
@@ -111,11 +111,10 @@ def resolve_model(
     hub_spec = parse_hub_spec(spec)
     cached = find_cached(env, hub_spec)
     if cached is None:
-        if not pull:
+        if progress is None:
             raise ModelNotFoundError(
                 f"{hub_spec} is not downloaded", hint=f"llm models pull {spec}"
             )
-        progress = progress or NullProgress()
         if not is_offline(env.environ):
             progress.notice(f"{hub_spec} is not downloaded yet: pulling it from the Hub")
         cached = pull_model(env, hub_spec, progress).model

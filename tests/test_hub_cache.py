@@ -205,3 +205,15 @@ def test_plain_progress_lines() -> None:
     assert lines[1].startswith("llm: downloading o/r:Q4_0: 30% (300 B of 1.0 kB, ")
     assert lines[-1] == "llm: downloaded o/r:Q4_0 (1.0 kB in 1.0 s)"
     assert len(lines) == 5  # start, 25/50/75% steps, done
+
+
+def test_without_a_progress_reporter_nothing_is_pulled(cache: Path, tmp_path: Path) -> None:
+    """`llm info` and other lookups resolve without a reporter: no silent download."""
+    from llmcli.config import Settings
+    from llmcli.errors import ModelNotFoundError
+    from llmcli.hub import resolve_model
+
+    env = Environment(environ={"HF_HOME": str(cache.parent)}, config_dir=tmp_path / "c")
+    with pytest.raises(ModelNotFoundError, match="not downloaded") as info:
+        resolve_model(None, Settings(model="other/repo:Q4_0"), env)
+    assert info.value.hint == "llm models pull other/repo:Q4_0"

@@ -196,7 +196,7 @@ def _default_path(env: Environment, settings: Settings) -> str | None:
     from llmcli.hub import resolve_model
 
     try:
-        return str(resolve_model(None, settings, env, pull=False).path)
+        return str(resolve_model(None, settings, env).path)
     except LlmError:
         return None
 
