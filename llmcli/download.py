@@ -79,9 +79,12 @@ def fetch(
     env: Environment, repo: str, commit: str, group: QuantGroup, progress: Progress
 ) -> list[Path]:
     """Download every part of a model into the cache, with one progress bar for them all."""
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
 
     _api(env)  # quiets the library's logger
+    # The library reports progress once per read chunk (10 MiB): 1 MiB gives a smooth bar
+    # and a prompt Ctrl-C. It reads this module constant at call time.
+    constants.DOWNLOAD_CHUNK_SIZE = min(constants.DOWNLOAD_CHUNK_SIZE, 1 << 20)
     cache = hub_cache_dir(env.environ)
     bar = _bar_class(progress)
     paths: list[Path] = []

@@ -31,6 +31,9 @@ Spec = Annotated[
 Revision = Annotated[
     str, typer.Option("--revision", help="Branch, tag or commit on the Hub.", show_default=True)
 ]
+HubVerbose = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show huggingface_hub's log (retries).")
+]
 _ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 HEADROOM = 512 * 1024**2  # context and runtime buffers on top of the weights
 
@@ -44,7 +47,7 @@ def pull(
     spec: Spec,
     revision: Revision = "main",
     json_out: o.Json = False,
-    verbose: o.Verbose = False,
+    verbose: HubVerbose = False,
     debug: o.Debug = False,
 ) -> None:
     """Download a model into the Hugging Face cache (or check that it is up to date)."""
@@ -70,7 +73,9 @@ def pull(
         return
     verb = "pulled" if result.downloaded else "up to date:"
     make_console(env).print(
-        f"{verb} {model.spec} ({human_size(result.size)})\n{model.paths[0]}", highlight=False
+        f"{verb} {model.spec} ({human_size(result.size)})\n{model.paths[0]}",
+        highlight=False,
+        soft_wrap=True,  # a path the terminal wraps stays copyable
     )
 
 
@@ -79,7 +84,7 @@ def quants(
     repo: Annotated[str, typer.Argument(help="owner/repo on the Hub.", show_default=False)],
     revision: Revision = "main",
     json_out: o.Json = False,
-    verbose: o.Verbose = False,
+    verbose: HubVerbose = False,
     debug: o.Debug = False,
 ) -> None:
     """List a repo's GGUF files by quant: size, the default pick, whether it fits in memory."""
