@@ -113,10 +113,13 @@ def _bar_class(progress: Progress) -> Any:
 
     huggingface_hub instantiates `tqdm_class(total=..., initial=..., desc=...)` per file and
     calls `update(n)` (negative when it restarts a download the server would not resume).
+    Having `update_transfer` makes Xet downloads use one bar for the file's bytes, not a
+    second one for network bytes (which would count twice); network bytes are ignored.
     """
 
     class _Bar:
-        def __init__(self, *args: Any, initial: int = 0, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, total: int | None = None, initial: int = 0, **kw: Any):
+            self.total = total
             self.n = initial
             if initial:
                 progress.advance(initial)
@@ -126,14 +129,18 @@ def _bar_class(progress: Progress) -> Any:
             self.n += step
             progress.advance(step)
 
-        def close(self) -> None:
+        def update_transfer(self, n: int | float | None = 1) -> None:
             pass
+
+        def __getattr__(self, name: str) -> Any:
+            # set_postfix_str, refresh, close...: display calls we have no use for
+            return lambda *args, **kwargs: None
 
         def __enter__(self) -> _Bar:
             return self
 
         def __exit__(self, *exc: object) -> None:
-            self.close()
+            pass
 
     return _Bar
 

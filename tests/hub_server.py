@@ -41,6 +41,7 @@ class HubServer:
         self.root = Path(root)
         self.faults = Faults()
         self.requests: list[str] = []  # "METHOD path" of every request, for assertions
+        self.authorizations: list[str | None] = []  # the Authorization header of each
         self._etags: dict[tuple[str, int, int], str] = {}
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"hub": self})
@@ -127,6 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, *, head: bool) -> None:
         self.hub.requests.append(f"{self.command} {self.path}")
+        self.hub.authorizations.append(self.headers.get("Authorization"))
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
         query = parse_qs(url.query)

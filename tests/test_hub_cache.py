@@ -186,6 +186,8 @@ def test_quants_offline_lists_cached_files(llm: Runner, cached: Path) -> None:
     assert set(quants) == {"Q4_K_M", "Q8_0", "Q6_K"}
     assert quants["Q4_K_M"]["default"] and quants["Q4_K_M"]["fits"] == "yes"
     assert len(quants["Q6_K"]["files"]) == 2 and "offline" in result.stderr
+    result = llm("models", "quants", "other/repo")
+    assert result.exit_code == 3 and "not cached and HF_HUB_OFFLINE is set" in result.stderr
 
 
 def test_plain_progress_lines() -> None:

@@ -89,6 +89,7 @@ def quants(
 ) -> None:
     """List a repo's GGUF files by quant: size, the default pick, whether it fits in memory."""
     from llmcli.download import list_repo
+    from llmcli.errors import ModelNotFoundError
     from llmcli.hfcache import cached_models, hub_cache_dir, is_offline
     from llmcli.render import emit_json, notice
     from llmcli.specs import default_group, group_files, parse_hub_spec, select_group
@@ -98,6 +99,8 @@ def quants(
     if is_offline(env.environ):
         notice(env, "offline (HF_HUB_OFFLINE): showing the cached files only")
         groups = [m.group for m in cached_models(hub_cache_dir(env.environ), hub_spec.repo)]
+        if not groups:
+            raise ModelNotFoundError(f"{hub_spec.repo} is not cached and HF_HUB_OFFLINE is set")
     else:
         groups = group_files(list_repo(env, hub_spec.repo, revision)[1])
     if not groups:

@@ -177,6 +177,20 @@ def test_bad_models_exit_3(
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
+def test_hf_token_is_sent(run_llm: RunLlm, online: dict[str, str], hub: HubServer) -> None:
+    online["HF_TOKEN"] = "hf_test_token"
+    assert run_llm("models", "pull", f"{MANY}:Q2_K").returncode == 0
+    sent = [a for r, a in zip(hub.requests, hub.authorizations, strict=True) if MANY in r]
+    assert sent and all(a == "Bearer hf_test_token" for a in sent)
+
+
+def test_pinned_revision(run_llm: RunLlm, online: dict[str, str], hub: HubServer) -> None:
+    commit = hub.commit(MANY)
+    proc = run_llm("models", "pull", f"{MANY}:Q2_K", "--revision", commit, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["commit"] == commit
+
+
 def test_unknown_revision_exits_3(run_llm: RunLlm, online: dict[str, str]) -> None:
     proc = run_llm("models", "pull", MANY, "--revision", "v9")
     assert proc.returncode == 3 and "has no revision 'v9'" in proc.stderr
