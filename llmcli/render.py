@@ -84,18 +84,30 @@ class PlainSink:
 class _Tail:
     """While streaming, show the bottom of the rendered markdown so long answers scroll."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, parts: list[str]) -> None:
+        self.parts = parts  # joined at render time (a few times a second), not per token
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.markdown import Markdown
         from rich.segment import Segment
 
-        lines = console.render_lines(Markdown(self.text), options, pad=False)
         height = max(1, console.size.height - 1)
+        text = _tail_source("".join(self.parts), 2 * height)
+        lines = console.render_lines(Markdown(text), options, pad=False)
         for line in lines[-height:]:
             yield from line
             yield Segment.line()
+
+
+def _tail_source(text: str, keep: int) -> str:
+    """The last `keep` source lines, so a live frame costs the same at token 10 and 10,000
+    (rendering all of a long answer 8 times a second starves generation of the GIL).
+    A code block cut open is reopened so the tail still renders as code."""
+    lines = text.split("\n")
+    if len(lines) <= keep:
+        return text
+    fences = sum(1 for line in lines[:-keep] if line.lstrip().startswith(("```", "~~~")))
+    return ("```\n" if fences % 2 else "") + "\n".join(lines[-keep:])
 
 
 class MarkdownSink:
@@ -111,7 +123,7 @@ class MarkdownSink:
 
     def write(self, text: str) -> None:
         self.parts.append(text)
-        self.live.update(_Tail("".join(self.parts)))
+        self.live.update(_Tail(self.parts))
 
     def finish(self) -> None:
         from rich.markdown import Markdown
