@@ -159,6 +159,7 @@ def pull_model(
                 f"{spec} is not downloaded and HF_HUB_OFFLINE is set",
                 hint="unset HF_HUB_OFFLINE (and connect) to download it",
             )
+        progress.notice("offline (HF_HUB_OFFLINE): using the cached copy, not checked for updates")
         return PullResult(cached, downloaded=False)
     commit, files = list_repo(env, spec.repo, revision)
     group = select_group(group_files(files), spec)

@@ -313,6 +313,81 @@ def _gguf_str(text: str) -> bytes:
     return struct.pack("<Q", len(data)) + data
 
 
+# -- splitting a real GGUF (what llama.cpp's gguf-split does), for split-model tests ------
+
+_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def split_gguf(src: Path, prefix: str, parts: int = 2) -> dict[str, bytes]:
+    """Split a GGUF into `prefix-0000i-of-0000n.gguf` parts: the first keeps the metadata,
+    the tensors are shared out in order. Returns {file name: content}."""
+    data = src.read_bytes()
+    pos = 24
+    n_tensors, n_kv = struct.unpack_from("<QQ", data, 8)
+    kvs: list[bytes] = []
+    alignment = 32
+    for _ in range(n_kv):
+        start = pos
+        key, pos = _read_str(data, pos)
+        vtype = struct.unpack_from("<I", data, pos)[0]
+        pos = _skip_value(data, pos + 4, vtype)
+        if key == "general.alignment":
+            alignment = struct.unpack_from("<I", data, pos - 4)[0]
+        kvs.append(data[start:pos])
+    infos: list[tuple[bytes, int]] = []  # (info without offset, offset)
+    for _ in range(n_tensors):
+        start = pos
+        _, pos = _read_str(data, pos)
+        n_dims = struct.unpack_from("<I", data, pos)[0]
+        pos += 4 + 8 * n_dims + 4
+        infos.append((data[start:pos], struct.unpack_from("<Q", data, pos)[0]))
+        pos += 8
+    base = -(-pos // alignment) * alignment
+    infos.sort(key=lambda t: t[1])  # by offset: each tensor runs to the next one
+    ends = [off for _, off in infos[1:]] + [len(data) - base]
+    tensors = [
+        (info, data[base + off : base + end]) for (info, off), end in zip(infos, ends, strict=True)
+    ]
+    per = -(-len(tensors) // parts)
+    out: dict[str, bytes] = {}
+    for i in range(parts):
+        chunk = tensors[i * per : (i + 1) * per]
+        meta = (kvs if i == 0 else []) + [
+            _gguf_str("split.no") + struct.pack("<IH", 2, i),
+            _gguf_str("split.count") + struct.pack("<IH", 2, parts),
+            _gguf_str("split.tensors.count") + struct.pack("<Ii", 5, len(tensors)),
+        ]
+        head = b"GGUF" + struct.pack("<IQQ", 3, len(chunk), len(meta)) + b"".join(meta)
+        body, offset = b"", 0
+        for info, blob in chunk:
+            head += info + struct.pack("<Q", offset)
+            padded = blob + b"\0" * (-len(blob) % alignment)
+            body += padded
+            offset += len(padded)
+        head += b"\0" * (-len(head) % alignment)
+        out[f"{prefix}-{i + 1:05d}-of-{parts:05d}.gguf"] = head + body
+    return out
+
+
+def _read_str(data: bytes, pos: int) -> tuple[str, int]:
+    n = struct.unpack_from("<Q", data, pos)[0]
+    return data[pos + 8 : pos + 8 + n].decode(), pos + 8 + n
+
+
+def _skip_value(data: bytes, pos: int, vtype: int) -> int:
+    if vtype in _SCALAR_SIZES:
+        return pos + _SCALAR_SIZES[vtype]
+    if vtype == 8:
+        return _read_str(data, pos)[1]
+    etype, count = struct.unpack_from("<IQ", data, pos)
+    pos += 12
+    if etype in _SCALAR_SIZES:
+        return pos + count * _SCALAR_SIZES[etype]
+    for _ in range(count):
+        pos = _skip_value(data, pos, etype)
+    return pos
+
+
 if __name__ == "__main__":  # pragma: no cover - manual use
     import sys
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from llmcli.hub import bundled_model_path
-from tests.hub_server import HubServer, gguf_bytes
+from tests.hub_server import HubServer, gguf_bytes, split_gguf
 from tests.integration.conftest import LLM, RunLlm
 
 SMOL = "test-org/SmolLM2-135M-Instruct-GGUF"
@@ -151,6 +151,22 @@ def test_split_model_is_fetched_whole(run_llm: RunLlm, online: dict[str, str]) -
     ]
     assert all(f.is_file() for f in files)
     assert "(11.0 kB)" in proc.stderr
+
+
+@pytest.mark.slow
+def test_split_model_runs_from_its_first_part(
+    run_llm: RunLlm, online: dict[str, str], hub: HubServer
+) -> None:
+    """SmolLM2 split in two as gguf-split does: pulled whole, llama.cpp opens part 1."""
+    bundled = bundled_model_path()
+    assert bundled is not None
+    hub.add_repo("test-org/SmolLM2-split-GGUF", split_gguf(bundled, "SmolLM2-Q4_1"))
+    proc = run_llm("run", "-m", "test-org/SmolLM2-split-GGUF", "--json", "--max-tokens", "4", "hi")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["text"].strip()
+    assert data["model_path"].endswith("SmolLM2-Q4_1-00001-of-00002.gguf")
+    assert Path(data["model_path"].replace("00001-of", "00002-of")).is_file()
 
 
 def test_only_the_language_model_is_fetched(run_llm: RunLlm, online: dict[str, str]) -> None:
