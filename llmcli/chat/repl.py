@@ -194,8 +194,9 @@ def answer(chat: Chat, text: str, out: ConsoleOutput) -> None:
     except LlmError as exc:
         out.error(exc.message + (f" ({exc.hint})" if exc.hint else ""))
         return
-    except KeyboardInterrupt:
-        out.info("(interrupted before the answer started)")
+    except KeyboardInterrupt:  # while counting tokens, before the reply began
+        chat.save()
+        out.info("(interrupted)")
         return
     if result.interrupted:
         kept = "the partial answer is kept" if result.text else "nothing was written yet"

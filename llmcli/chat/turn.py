@@ -114,12 +114,12 @@ class Chat:
             interrupted = True
         finally:
             _close(events)
+            # Recorded before the screen is finished: a second Ctrl-C there loses nothing.
+            self.session.add_exchange(text, "".join(parts))
+            self.last_stats = stats
             sink.finish()
-        reply = "".join(parts)
-        self.session.add_exchange(text, reply)
-        self.last_stats = stats
         self.save()
-        return TurnResult(reply, stats, interrupted)
+        return TurnResult("".join(parts), stats, interrupted)
 
     def _dropped_line(self, fit: Fit) -> str:
         turns = "exchange" if fit.dropped == 1 else "exchanges"
