@@ -86,6 +86,15 @@ def test_offline_and_not_cached_exits_3_naming_the_model(llm: Runner, cached: Pa
     assert llm.loaded == []
 
 
+def test_pull_offline_uses_the_cache(llm: Runner, cached: Path) -> None:
+    result = llm("models", "pull", f"{REPO}:Q8_0")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"cached: {REPO}:Q8_0 (8.2 kB)")
+    assert "not checked for updates" in result.stderr
+    assert llm("models", "pull", "smollm2").stdout.startswith("smollm2 is bundled")
+    assert llm("models", "pull", "./x.gguf").exit_code == 3
+
+
 def test_split_model_with_a_missing_part_is_not_cached(llm: Runner, cache: Path) -> None:
     add_to_cache(cache, REPO, {"m-Q6_K-00001-of-00002.gguf": gguf_bytes("Q6_K")})
     result = llm("run", "-m", f"{REPO}:Q6_K", "hi")

@@ -53,6 +53,7 @@ def pull(
     """Download a model into the Hugging Face cache (or check that it is up to date)."""
     from llmcli.cli.progress import human_size, make_progress
     from llmcli.errors import ModelNotFoundError
+    from llmcli.hfcache import is_offline
     from llmcli.hub import BUNDLED_NAME, expand_alias, pull_model
     from llmcli.render import emit_json, make_console
     from llmcli.specs import looks_like_hub_spec, parse_hub_spec
@@ -71,7 +72,9 @@ def pull(
             env, {**_model_json(model), "revision": revision, "downloaded": result.downloaded}
         )
         return
-    verb = "pulled" if result.downloaded else "up to date:"
+    verb = (
+        "pulled" if result.downloaded else "cached:" if is_offline(env.environ) else "up to date:"
+    )
     make_console(env).print(
         f"{verb} {model.spec} ({human_size(result.size)})\n{model.paths[0]}",
         highlight=False,
