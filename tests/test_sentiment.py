@@ -29,7 +29,7 @@ def test_single_text_prints_the_label(llm, engine: FakeEngine) -> None:
     result = llm("sentiment", "I love it")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "positive\n"
-    messages, labels = engine.score_calls[0]
+    messages, labels = engine.score_calls[-1]
     assert labels == ["positive", "negative", "neutral"]
     assert "I love it" in messages[-1].content
     assert engine.closed
@@ -56,8 +56,8 @@ def test_terminal_shows_label_and_distribution(llm) -> None:
 def test_custom_labels_are_scored(llm, engine: FakeEngine) -> None:
     result = llm("sentiment", "--labels", "bug,feature,question", "The app crashes")
     assert result.stdout == "bug\n"
-    assert engine.score_calls[0][1] == ["bug", "feature", "question"]
-    assert "bug, feature, question" in engine.score_calls[0][0][0].content
+    assert engine.score_calls[-1][1] == ["bug", "feature", "question"]
+    assert "bug, feature, question" in engine.score_calls[-1][0][0].content
 
 
 def test_text_from_stdin_and_from_a_file(llm, tmp_path: Path) -> None:
@@ -69,8 +69,9 @@ def test_text_from_stdin_and_from_a_file(llm, tmp_path: Path) -> None:
 
 def test_threshold_makes_unsure_answers_uncertain(llm, engine: FakeEngine) -> None:
     engine.scorer = lambda m, labels: [-1.0, -1.2, -5.0]
-    assert llm("sentiment", "--threshold", "0.8", "hmm").stdout == "uncertain\n"
-    assert llm("sentiment", "--threshold", "0.3", "hmm").stdout == "positive\n"
+    args = ("sentiment", "--no-calibrate", "--threshold")
+    assert llm(*args, "0.8", "hmm").stdout == "uncertain\n"
+    assert llm(*args, "0.3", "hmm").stdout == "positive\n"
 
 
 @pytest.mark.parametrize(
@@ -91,6 +92,26 @@ def test_bad_input_is_one_line_with_its_exit_code(
     assert result.exit_code == code, result.stderr
     assert words in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_calibration_divides_out_the_prompt_bias(llm, engine: FakeEngine) -> None:
+    """A model that says "positive" to everything, content-free texts included."""
+
+    def leaning(messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
+        base = keyword_scorer(messages, labels)
+        return [
+            s + (5.0 if label == "positive" else 0.0) for s, label in zip(base, labels, strict=True)
+        ]
+
+    engine.scorer = leaning
+    args = ("sentiment", "--batch", "--labels", "positive,negative")
+    assert llm(*args, "--no-calibrate", stdin="awful\n").stdout.startswith("positive")
+    assert len(engine.score_calls) == 1
+    result = llm(*args, stdin="awful\nI love it\n")
+    assert [ln.split("\t")[0] for ln in result.stdout.splitlines()] == ["negative", "positive"]
+    calibration = [messages[-1].content for messages, _ in engine.score_calls[1:4]]
+    assert len(engine.score_calls) == 1 + 3 + 2  # calibrated once per run, not per line
+    assert all("awful" not in text and "love" not in text for text in calibration)
 
 
 def test_labels_the_model_cannot_tell_apart_exit_2(llm, engine: FakeEngine) -> None:
@@ -209,7 +230,7 @@ def test_user_template_override_is_honoured(llm, engine: FakeEngine, tmp_path: P
         'user = "Mood of: {{ text }}"\n[variables.text]\nrequired = true\n', encoding="utf-8"
     )
     assert llm("sentiment", "I love it").exit_code == 0
-    assert [m.content for m in engine.score_calls[0][0]] == ["Mood of: I love it"]
+    assert [m.content for m in engine.score_calls[-1][0]] == ["Mood of: I love it"]
 
 
 def test_template_option_and_a_template_without_text(llm, tmp_path: Path) -> None:
@@ -219,13 +240,18 @@ def test_template_option_and_a_template_without_text(llm, tmp_path: Path) -> Non
     assert result.exit_code == 2 and "'text'" in result.stderr
 
 
-def test_builtin_template_drops_examples_for_other_labels(llm, engine: FakeEngine) -> None:
-    llm("sentiment", "--labels", "positive,negative", "I love it")
-    binary = [m.content for m in engine.score_calls[0][0] if m.role == "assistant"]
-    llm("sentiment", "--labels", "bug,feature", "it crashes")
-    custom = [m.content for m in engine.score_calls[1][0] if m.role == "assistant"]
-    assert binary and set(binary) <= {"positive", "negative"}
-    assert custom == []
+def test_examples_for_other_labels_are_dropped(llm, engine: FakeEngine, tmp_path: Path) -> None:
+    path = tmp_path / "fewshot.toml"
+    path.write_text(
+        'user = "{{ text }}"\n[variables.text]\nrequired = true\n'
+        '[[examples]]\nuser = "great"\nassistant = "positive"\n'
+        '[[examples]]\nuser = "it is Tuesday"\nassistant = "neutral"\n',
+        encoding="utf-8",
+    )
+    llm("sentiment", "-t", str(path), "--labels", "positive,negative", "I love it")
+    assert [m.content for m in engine.score_calls[-1][0]] == ["great", "positive", "I love it"]
+    llm("sentiment", "-t", str(path), "--labels", "bug,feature", "it crashes")
+    assert [m.content for m in engine.score_calls[-1][0]] == ["it crashes"]
 
 
 def test_help_has_examples(llm, capsys) -> None:

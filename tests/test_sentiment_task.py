@@ -21,6 +21,7 @@ from llmcli.tasks.sentiment import (
     eval_labels,
     evaluate,
     jsonl_texts,
+    label_bias,
     parse_eval,
     parse_labels,
     predict,
@@ -222,3 +223,13 @@ def test_evaluate_runs_every_row(template) -> None:
     assert report.predicted == ["positive", "negative", "positive"]
     assert math.isclose(report.accuracy, 2 / 3)
     assert report.as_dict()["texts_per_s"] == 1.5
+
+
+def test_label_bias_is_the_log_mean_distribution_of_content_free_prompts() -> None:
+    dists = iter([[math.log(0.8), math.log(0.2)], [math.log(0.6), math.log(0.4)]])
+    engine = FakeEngine(scorer=lambda m, c: next(dists))
+    bias = label_bias(engine, [[Message("user", "N/A")], [Message("user", "")]], ("a", "b"))
+    assert bias == pytest.approx([math.log(0.7), math.log(0.3)])
+    engine.scorer = lambda m, c: [math.log(0.7), math.log(0.3)]  # exactly the bias: no lean
+    flat = predict(engine, [Message("user", "x")], ("a", "b"), bias=bias)
+    assert flat.probs == pytest.approx({"a": 0.5, "b": 0.5})

@@ -60,6 +60,13 @@ Field = Annotated[
         "--field", help="With --batch: read JSONL, the text in this field.", show_default=False
     ),
 ]
+Calibrate = Annotated[
+    bool,
+    typer.Option(
+        "--calibrate/--no-calibrate",
+        help="Divide out the label bias the prompt alone gives (scored on content-free texts).",
+    ),
+]
 EvalFile = Annotated[
     Optional[Path],
     typer.Option(
@@ -83,6 +90,7 @@ def sentiment(
     batch: Batch = False,
     field: Field = None,
     eval_file: EvalFile = None,
+    calibrate: Calibrate = True,
     model: o.Model = None,
     template: o.TemplateName = None,
     n_ctx: o.Ctx = None,
@@ -118,7 +126,7 @@ def sentiment(
     text = None if batch or eval_file else _single_text(env, source)
     with open_model(env, settings) as loaded:
         task.check_labels(loaded.engine, label_set)
-        classifier = task.Classifier(loaded.engine, tmpl, label_set, threshold)
+        classifier = task.Classifier(loaded.engine, tmpl, label_set, threshold, calibrate)
         if eval_file is not None:
             with out.progress_bar(env, "evaluating", enabled=True) as progress:
                 report = task.evaluate(classifier, rows, progress)

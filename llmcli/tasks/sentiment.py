@@ -24,6 +24,7 @@ from llmcli.tasks import Progress, ProgressFn, no_progress
 DEFAULT_LABELS = ("positive", "negative", "neutral")
 UNCERTAIN = "uncertain"
 TEMPLATE = "sentiment"
+CONTENT_FREE = ("N/A", "", "[MASK]")  # texts with no sentiment, for calibration
 
 
 @dataclass(frozen=True)
@@ -125,13 +126,30 @@ def softmax(logps: Sequence[float]) -> list[float]:
 
 
 def predict(
-    engine: Engine, messages: Sequence[Message], labels: Sequence[str], threshold: float = 0.0
+    engine: Engine,
+    messages: Sequence[Message],
+    labels: Sequence[str],
+    threshold: float = 0.0,
+    bias: Sequence[float] | None = None,
 ) -> Prediction:
-    """The distribution over labels for one rendered prompt."""
-    probs = softmax(engine.score(messages, labels))
+    """The distribution over labels for one rendered prompt, less the prompt's own bias."""
+    logps = engine.score(messages, labels)
+    if bias is not None:
+        logps = [lp - b for lp, b in zip(logps, bias, strict=True)]
+    probs = softmax(logps)
     best = max(range(len(labels)), key=probs.__getitem__)
     label = labels[best] if probs[best] >= threshold else UNCERTAIN
     return Prediction(label, probs[best], dict(zip(labels, probs, strict=True)))
+
+
+def label_bias(
+    engine: Engine, prompts: Iterable[Sequence[Message]], labels: Sequence[str]
+) -> list[float]:
+    """Log of the mean label distribution for content-free texts: what the prompt alone
+    makes the model answer ("Calibrate Before Use", Zhao et al. 2021). Tiny models lean
+    hard towards one label; dividing this out is worth ~10 points of accuracy on SST-2."""
+    dists = [softmax(engine.score(messages, labels)) for messages in prompts]
+    return [math.log(sum(col) / len(dists)) for col in zip(*dists, strict=True)]
 
 
 @dataclass
@@ -142,9 +160,18 @@ class Classifier:
     template: Template
     labels: tuple[str, ...]
     threshold: float = 0.0
+    calibrate: bool = True
+    _bias: list[float] | None = field(default=None, init=False, repr=False)
 
     def messages(self, text: str) -> list[Message]:
         return build_messages(self.template, text, self.labels)
+
+    def bias(self) -> list[float] | None:
+        """The calibration, computed once per run (the template prefix stays cached)."""
+        if self.calibrate and self._bias is None:
+            prompts = (self.messages(text) for text in CONTENT_FREE)
+            self._bias = label_bias(self.engine, prompts, self.labels)
+        return self._bias
 
     def classify(self, text: str) -> Prediction:
         if not text.strip():
@@ -153,7 +180,7 @@ class Classifier:
         used = self.engine.count_prompt_tokens(messages)
         if used >= self.engine.n_ctx:  # refuse before scoring; never truncate
             raise ContextOverflowError(used, self.engine.n_ctx - 1, what="the text with its prompt")
-        return predict(self.engine, messages, self.labels, self.threshold)
+        return predict(self.engine, messages, self.labels, self.threshold, self.bias())
 
     def classify_lines(
         self, lines: Iterable[str | InputError], progress: ProgressFn = no_progress, total: int = 0
