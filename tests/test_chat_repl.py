@@ -225,8 +225,11 @@ def test_sessions_lists_saved_chats(llm) -> None:
 
 
 def test_interactive_chat_is_saved_for_continue(llm, engine: FakeEngine, tmp_path: Path) -> None:
+    engine.replies = ["Noted."]
     type_keys(llm, "what I said yesterday" + ENTER)
     assert len(sessions(tmp_path)) == 1
+    result = type_keys(llm, "", "--continue")
+    assert "last answer: 'Noted.'" in result.stdout
     llm("chat", "--continue", stdin="and today\n")
     assert users(engine) == ["what I said yesterday", "and today"]
 

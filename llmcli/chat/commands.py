@@ -123,7 +123,7 @@ def _undo(chat: Chat, arg: str, out: Output) -> Action:
         out.error("nothing to undo")
         return CONTINUE
     chat.save()
-    out.info(f"dropped the last exchange ({_preview(text)})")
+    out.info(f"dropped the last exchange ({preview(text)})")
     return CONTINUE
 
 
@@ -163,7 +163,7 @@ def _load(chat: Chat, arg: str, out: Output) -> Action:
     loaded.model = chat.model.spec
     last = loaded.last_reply()
     if last:
-        out.info(f"last answer: {_preview(last, 200)}")
+        out.info(f"last answer: {preview(last, 200)}")
     return CONTINUE
 
 
@@ -266,6 +266,6 @@ def _exit(chat: Chat, arg: str, out: Output) -> Action:
     return Action(exit=True)
 
 
-def _preview(text: str, limit: int = 60) -> str:
+def preview(text: str, limit: int = 60) -> str:
     flat = " ".join(text.split())
     return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")

@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from llmcli.chat.commands import COMMANDS, SETTING_KEYS, is_command, run_command
+from llmcli.chat.commands import COMMANDS, SETTING_KEYS, is_command, preview, run_command
 from llmcli.chat.turn import Chat
 from llmcli.errors import LlmError
 from llmcli.render import error_line, make_console, stats_line, text_sink
@@ -156,6 +156,9 @@ def run_repl(chat: Chat, **io: Any) -> int:
         f"llm chat · {info['model']} · context {info['ctx']:,} tokens · session {info['session']}"
         " · /help for commands, Ctrl-D to exit"
     )
+    last = chat.session.last_reply()
+    if last:  # a resumed chat: remind where it stopped
+        out.info(f"last answer: {preview(last, 200)}")
     armed = False  # one Ctrl-C at an empty prompt arms exit, a second one exits
     while True:
         try:
