@@ -258,3 +258,22 @@ def test_help_has_examples(llm, capsys) -> None:
     assert llm("sentiment", "--help").exit_code == 0
     shown = capsys.readouterr().out  # click prints help to the process's stdout
     assert "--batch" in shown and "llm sentiment --eval" in shown and "TEXT|FILE" in shown
+
+
+def test_progress_bar_goes_to_a_terminal_stderr_only(llm, monkeypatch) -> None:
+    import io
+
+    monkeypatch.setenv("TERM", "xterm")  # Rich draws no live bar on a dumb terminal
+    from llmcli.cli.sentiment_output import progress_bar
+    from llmcli.tasks import Progress
+
+    env = llm.make_env()
+    env.stderr_isatty = True
+    with progress_bar(env, "classifying", enabled=True) as update:
+        update(Progress("classifying", 1, 2))
+    assert "classifying" in env.stderr.getvalue() and env.stdout.getvalue() == ""
+    quiet = llm.make_env()
+    quiet.stderr = io.StringIO()
+    with progress_bar(quiet, "classifying", enabled=True) as update:
+        update(Progress("classifying", 1, 2))
+    assert quiet.stderr.getvalue() == ""

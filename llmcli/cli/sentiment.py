@@ -154,7 +154,9 @@ def _run_batch(
         stream, total = _stdin_lines(env), 0
     if field is not None:
         stream = jsonl_texts(stream, field)
-    with out.progress_bar(env, "classifying", enabled=source is not None) as progress:
+    # A bar only for a file whose results go elsewhere: on a terminal, the lines are the progress.
+    show_bar = source is not None and not env.stdout_isatty
+    with out.progress_bar(env, "classifying", enabled=show_bar) as progress:
         results = classifier.classify_lines(stream, progress, total)
         failed = out.write_batch(env, results, json_out=json_out)
     if failed:

@@ -98,7 +98,7 @@ def progress_bar(env: Environment, what: str, *, enabled: bool) -> Iterator[Prog
         task_id = bar.add_task(what, total=None)
 
         def update(step: Progress) -> None:
-            bar.update(task_id, completed=step.done, total=step.total or None)
+            bar.update(task_id, completed=step.done, total=step.total or None, refresh=True)
 
         yield update
 
