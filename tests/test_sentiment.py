@@ -146,7 +146,7 @@ def test_batch_line_too_long_fails_alone_and_exit_is_4(llm, engine: FakeEngine) 
     assert result.exit_code == 4
     assert [ln.split("\t")[0] for ln in result.stdout.splitlines()] == ["positive", "", "negative"]
     assert "line 2:" in result.stderr and "tokens" in result.stderr
-    assert "1 line(s) could not be classified (line 2)" in result.stderr
+    assert "could not classify 1 line (line 2)" in result.stderr
 
 
 def test_batch_json_lines(llm) -> None:

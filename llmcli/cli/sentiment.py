@@ -161,7 +161,8 @@ def _run_batch(
         failed = out.write_batch(env, results, json_out=json_out)
     if failed:
         shown = ", ".join(str(n) for n in failed[:5]) + (", ..." if len(failed) > 5 else "")
-        raise InputError(f"{len(failed)} line(s) could not be classified (line {shown})")
+        which = "line" if len(failed) == 1 else "lines"
+        raise InputError(f"could not classify {len(failed)} {which} ({which} {shown})")
 
 
 def _single_text(env: Environment, source: str | None) -> str:
