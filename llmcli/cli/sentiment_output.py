@@ -111,14 +111,21 @@ def show_report(env: Environment, report: EvalReport, model: str, *, json_out: b
 
     console = make_console(env)
     data = report.as_dict()
-    summary = Table(title=f"sentiment on {report.n} texts ({model})", show_header=False)
-    summary.add_row("accuracy", f"{report.accuracy:.3f}")
-    summary.add_row("macro-F1", f"{report.macro_f1:.3f}")
-    summary.add_row("uncertain", str(data["uncertain"]))
-    summary.add_row("errors", str(report.errors))
-    summary.add_row("texts/s", f"{data['texts_per_s'] or 0:.1f}")
+    summary = Table(title="evaluation", show_header=False)
+    summary.add_column()
+    summary.add_column(justify="right")
+    for name, value in (
+        ("texts", str(report.n)),
+        ("model", model),
+        ("accuracy", f"{report.accuracy:.3f}"),
+        ("macro-F1", f"{report.macro_f1:.3f}"),
+        ("uncertain", str(data["uncertain"])),
+        ("errors", str(report.errors)),
+        ("texts/s", f"{data['texts_per_s'] or 0:.1f}"),
+    ):
+        summary.add_row(name, value)
     console.print(summary)
-    per_label = Table("label", "precision", "recall", "F1", "support")
+    per_label = Table("label", *(_num(h) for h in ("precision", "recall", "F1", "support")))
     for label, s in report.per_label().items():
         per_label.add_row(
             label, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.support)
@@ -126,7 +133,13 @@ def show_report(env: Environment, report: EvalReport, model: str, *, json_out: b
     console.print(per_label)
     matrix = report.confusion()
     columns = list(next(iter(matrix.values())))
-    confusion = Table("gold \\ predicted", *columns, title="confusion matrix")
+    confusion = Table("gold \\ predicted", *(_num(c) for c in columns), title="confusion matrix")
     for gold, row in matrix.items():
         confusion.add_row(gold, *(str(row[c]) for c in columns))
     console.print(confusion)
+
+
+def _num(header: str) -> Any:
+    from rich.table import Column
+
+    return Column(header, justify="right")
