@@ -84,3 +84,24 @@ def test_truncated_real_model_is_refused(bundled_model: Path, tmp_path: Path) ->
         cut.write_bytes(src.read(bundled_model.stat().st_size // 2))
     with pytest.raises(ModelLoadError, match="truncated"):
         read_gguf(cut)
+
+
+def _string_array(key: str, items: list[bytes]) -> bytes:
+    k = key.encode()
+    out = struct.pack("<Q", len(k)) + k + struct.pack("<IIQ", 9, 8, len(items))
+    return out + b"".join(struct.pack("<Q", len(i)) + i for i in items)
+
+
+def test_large_string_array_is_skipped_and_its_length_kept(tmp_path: Path) -> None:
+    vocab = [f"tok{i}".encode() for i in range(1000)]
+    head = b"GGUF" + struct.pack("<IQQ", 3, 0, 2) + _string_array("tokenizer.ggml.tokens", vocab)
+    arch = b"general.architecture"
+    head += struct.pack("<Q", len(arch)) + arch + struct.pack("<IQ", 8, 5) + b"llama"
+    path = tmp_path / "v.gguf"
+    path.write_bytes(head)
+    info = read_gguf(path)
+    assert info.metadata["tokenizer.ggml.tokens"].length == 1000
+    assert info.architecture == "llama"
+    path.write_bytes(head[:200])  # cut inside the array
+    with pytest.raises(ModelLoadError, match="truncated"):
+        read_gguf(path)
