@@ -39,10 +39,10 @@ def run() -> str:
             "llama-cpp-python script (`bench/oneshot.py`)": lambda: check(
                 run_cmd(base, stdin=TEXT), "oneshot"
             ),
-            "`echo ... | llm run` (prefix cache warm)": lambda: check(
+            "`llm run` on piped text (prefix cache warm)": lambda: check(
                 run_cmd(ours, stdin=TEXT, env=env), "llm run"
             ),
-            "`echo ... | llm run`, `LLM_KV_CACHE=0`": lambda: check(
+            "`llm run` on piped text, `LLM_KV_CACHE=0`": lambda: check(
                 run_cmd(ours, stdin=TEXT, env=env_off), "llm run"
             ),
         }
