@@ -287,3 +287,19 @@ def test_unknown_command_and_double_slash(llm, engine: FakeEngine) -> None:
     result = type_keys(llm, "/nope" + ENTER + "//etc is a folder" + ENTER)
     assert "unknown command /nope" in result.stderr
     assert users(engine) == ["/etc is a folder"]
+
+
+def test_no_echo_while_streaming_restores_the_terminal() -> None:
+    import os
+    import termios
+
+    from llmcli.chat.repl import no_echo
+
+    master, slave = os.openpty()
+    with os.fdopen(slave, "r") as tty:
+        assert termios.tcgetattr(slave)[3] & termios.ECHO
+        with no_echo(tty):  # type: ignore[arg-type]
+            assert not termios.tcgetattr(slave)[3] & termios.ECHO
+            assert termios.tcgetattr(slave)[3] & termios.ISIG  # Ctrl-C still interrupts
+        assert termios.tcgetattr(slave)[3] & termios.ECHO
+    os.close(master)
