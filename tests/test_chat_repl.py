@@ -193,7 +193,7 @@ def test_save_names_the_session_and_load_brings_it_back(
     assert json.loads(path.read_text("utf-8"))["messages"][0]["content"] == "hi"
     assert len(engine.calls) == 1
     result = type_keys(llm, "/load mine" + ENTER + "and now?" + ENTER)
-    assert "loaded 'mine': 1 exchanges" in result.stdout
+    assert "loaded 'mine': 1 exchange" in result.stdout
     assert users(engine) == ["hi", "and now?"]
     assert len(json.loads(path.read_text("utf-8"))["messages"]) == 4
 
@@ -220,8 +220,11 @@ def test_load_of_a_corrupt_file_keeps_the_current_chat(
 
 def test_sessions_lists_saved_chats(llm) -> None:
     llm("chat", "--session", "alpha", stdin="hi\n")
+    bad = llm.tmp_path / "data" / "sessions" / "broken.json"
+    bad.write_text("{", "utf-8")
     result = type_keys(llm, "/sessions" + ENTER)
-    assert "alpha" in result.stdout
+    assert "1 exchange  'hi'" in result.stdout.split("alpha", 1)[1]
+    assert "(unreadable)" in result.stdout.split("broken", 1)[1]
 
 
 def test_interactive_chat_is_saved_for_continue(llm, engine: FakeEngine, tmp_path: Path) -> None:

@@ -157,7 +157,7 @@ def _load(chat: Chat, arg: str, out: Output) -> Action:
     loaded = chat.store.load(arg)  # a bad file raises before anything changes
     chat.save()
     chat.session = loaded
-    out.info(f"loaded {loaded.name!r}: {loaded.exchanges} exchanges")
+    out.info(f"loaded {loaded.name!r}: {exchanges(loaded.exchanges)}")
     if loaded.model and loaded.model != chat.model.spec:
         out.info(f"it was held with {loaded.model}; /model {loaded.model} switches")
     loaded.model = chat.model.spec
@@ -179,10 +179,20 @@ def _sessions(chat: Chat, arg: str, out: Output) -> Action:
     for info in found[:30]:
         when = datetime.fromtimestamp(info.mtime).strftime("%Y-%m-%d %H:%M")
         mark = "*" if info.name == chat.session.name else " "
-        lines.append(f"{mark} {info.name:<32} {when}")
+        lines.append(f"{mark} {info.name:<28} {when}  {_summary(chat, info.name)}")
     more = f"\n  … and {len(found) - 30} more in {chat.store.directory}" if len(found) > 30 else ""
     out.info("\n".join(lines) + more)
     return CONTINUE
+
+
+def _summary(chat: Chat, name: str) -> str:
+    """Exchanges and the opening question, so the right one can be picked to /load."""
+    try:
+        session = chat.store.load(name)
+    except LlmError:
+        return "(unreadable)"
+    first = next((m.content for m in session.messages if m.role == "user"), "")
+    return f"{exchanges(session.exchanges):>13}  {preview(first, 40) if first else ''}"
 
 
 @command("model", "/model [SPEC]", "show the model, or switch to another (history kept)")
@@ -264,6 +274,10 @@ def _copy(chat: Chat, arg: str, out: Output) -> Action:
 @command("exit", "/exit", "leave (Ctrl-D does too)")
 def _exit(chat: Chat, arg: str, out: Output) -> Action:
     return Action(exit=True)
+
+
+def exchanges(n: int) -> str:
+    return f"{n} exchange" + ("" if n == 1 else "s")
 
 
 def preview(text: str, limit: int = 60) -> str:

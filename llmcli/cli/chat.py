@@ -120,6 +120,7 @@ def _pick_session(
     env: Environment, store: SessionStore, name: str | None, resume: bool
 ) -> tuple[Session, bool]:
     """(session, resumed): the latest, a named one (created if absent), or a new one."""
+    from llmcli.chat.commands import exchanges
     from llmcli.chat.session import Session
     from llmcli.render import notice
 
@@ -131,7 +132,7 @@ def _pick_session(
             return session, False
     else:
         return Session(name=store.new_name()), False
-    notice(env, f"resuming {session.name!r}: {_count(session.exchanges, 'exchange')}")
+    notice(env, f"resuming {session.name!r}: {exchanges(session.exchanges)}")
     return session, True
 
 
@@ -187,7 +188,3 @@ def _lines(env: Environment) -> Iterator[str]:
 
 def register(app: typer.Typer) -> None:
     app.command("chat", epilog=EPILOG)(chat)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
