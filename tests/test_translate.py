@@ -19,11 +19,12 @@ from llmcli.tasks.translate import Translator
 from tests.fake_engine import FakeEngine
 
 _NUMBERED = re.compile(r"^\[(\d+)\] (.*)$")
+_REQUEST = re.compile(r"^Translate [^:]*?(?:in)?to [A-Z][^:]*:\s*")
 
 
 def source_of(messages: Sequence[Message]) -> str:
-    """The text the prompt asks to translate (after the 'Translate ...:' line)."""
-    return messages[-1].content.split(":\n\n", 1)[1]
+    """The text the prompt asks to translate (after 'Translate ... Portuguese:')."""
+    return _REQUEST.sub("", messages[-1].content, count=1)
 
 
 def upper(messages: Sequence[Message]) -> str:
@@ -71,8 +72,7 @@ def test_target_language_reaches_the_prompt(llm, upper_engine: FakeEngine) -> No
     result = llm("translate", "--to", "português", "--from", "en", "Good morning.")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "GOOD MORNING.\n"
-    system = upper_engine.calls[0].messages[0].content
-    assert "from English into Portuguese" in system
+    assert "from English to Portuguese" in upper_engine.calls[0].user
     assert upper_engine.calls[0].options.temperature == 0
 
 
@@ -214,9 +214,10 @@ def test_echoed_batch_is_retried_line_by_line(llm, engine: FakeEngine) -> None:
         return src if src.startswith("[") else src.upper()
 
     engine.replies = [echo_batches]
-    result = llm("translate", "--to", "pt", "--lines", stdin="alpha\nbeta\n")
-    assert result.stdout == "ALPHA\nBETA\n"
-    assert len(engine.calls) == 3
+    text = "the first line here\nthe second line here\n"
+    result = llm("translate", "--to", "pt", "--lines", stdin=text)
+    assert result.stdout == text.upper()
+    assert len(engine.calls) == 3  # the batch, then each line alone
 
 
 def test_untranslatable_line_is_reported_and_kept(llm, engine: FakeEngine) -> None:

@@ -46,7 +46,9 @@ def summarize(
     ctx: typer.Context,
     files: Annotated[
         Optional[list[Path]],
-        typer.Argument(help="Files to summarize (default: stdin).", show_default=False),
+        typer.Argument(
+            help="Files to summarize (default: stdin).", metavar="FILE", show_default=False
+        ),
     ] = None,
     length: Annotated[
         Length, typer.Option("--length", "-l", help="Summary length.")

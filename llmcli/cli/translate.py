@@ -38,7 +38,7 @@ def translate(
         Optional[list[str]],
         typer.Argument(
             help="Text to translate, or files (default: stdin).",
-            metavar="[TEXT|FILE]...",
+            metavar="TEXT|FILE",
             show_default=False,
         ),
     ] = None,

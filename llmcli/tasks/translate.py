@@ -31,6 +31,7 @@ _MARKER = re.compile(
 _LIST_LINE = re.compile(r"^[ \t]*(?:[-*+•]|\d{1,3}[.)]|>|#{1,6}|\|)[ \t]")
 _NUMBERED = re.compile(r"^\s*\[(\d+)\][ \t]*(.*)$")
 _LETTER = re.compile(r"[^\W\d_]")
+_WORDS = re.compile(r"\w+")
 
 
 @dataclass
@@ -165,8 +166,8 @@ class Translator:
             found[n] = line
         if len(found) != len(contents) or stats.finish_reason == "length":
             return None
-        copied = sum(found[n] == c.strip() for n, c in enumerate(contents, 1))
-        if copied * 2 > len(contents):  # echoed back, not translated
+        copied = sum(_echoed(found[n], c) for n, c in enumerate(contents, 1))
+        if copied * 2 > len(contents):  # small models echo numbered lists back untranslated
             return None
         return [found[n] for n in range(1, len(contents) + 1)]
 
@@ -249,6 +250,14 @@ def _blocks(text: str) -> list[tuple[str, str]]:
 def _is_line_shaped(paragraph: str) -> bool:
     """Lists, quotes, headings, tables: the lines are the units, not the paragraph."""
     return any(_LIST_LINE.match(row) for row in paragraph.split("\n"))
+
+
+def _echoed(translation: str, source: str) -> bool:
+    """Mostly the source's own words: an echo, even with a few words changed."""
+    words = [w for w in _WORDS.findall(translation.casefold()) if len(w) > 2]
+    known = set(_WORDS.findall(source.casefold()))
+    same = sum(w in known for w in words)
+    return same >= 3 and same * 2 >= len(words)
 
 
 def _split_marker(row: str) -> tuple[str, str]:
