@@ -25,9 +25,13 @@ SUMMARY_TOKENS = 256  # what `llm summarize` (--length medium) allows its answer
 
 
 def run() -> str:
-    articles = [json.loads(line) for line in _read("summarize_dev.jsonl").splitlines()]
-    english = _read("translate_dev.en").splitlines()
-    reference = _read("translate_dev.pt").splitlines()
+    # QUALITY_ARTICLES / QUALITY_SENTENCES take a leading sample for a quick look; the
+    # published figures use all of it (10 and 100)
+    n_art = int(os.environ.get("QUALITY_ARTICLES", "0")) or None
+    n_sent = int(os.environ.get("QUALITY_SENTENCES", "0")) or None
+    articles = [json.loads(line) for line in _read("summarize_dev.jsonl").splitlines()][:n_art]
+    english = _read("translate_dev.en").splitlines()[:n_sent]
+    reference = _read("translate_dev.pt").splitlines()[:n_sent]
     engine = _load_engine()
     try:
         with llm_env(LLM_THREADS=str(threads())) as env:

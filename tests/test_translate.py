@@ -205,7 +205,20 @@ def test_batches_stay_smaller_after_a_failure(llm, engine: FakeEngine) -> None:
     text = "\n".join(f"line {i}" for i in range(8))
     llm("translate", "--to", "pt", "--lines", "--batch", "4", stdin=text)
     sizes = [source_of(c.messages).count("\n") + 1 for c in engine.calls]
-    assert sizes == [4, 2, 2, 2, 2]
+    assert sizes == [4, 2, 2, 2, 2]  # after the failure, batches of 2 come back right
+
+
+def test_a_model_that_never_numbers_goes_line_by_line_quickly(llm, engine: FakeEngine) -> None:
+    def never_numbers(messages: Sequence[Message]) -> str:
+        src = source_of(messages)
+        return "chatter" if src.startswith("[") else src.upper()
+
+    engine.replies = [never_numbers]
+    text = "\n".join(f"line {i}" for i in range(16))
+    result = llm("translate", "--to", "pt", "--lines", "--batch", "8", stdin=text)
+    assert result.stdout.splitlines() == [f"LINE {i}" for i in range(16)]
+    sizes = [source_of(c.messages).count("\n") + 1 for c in engine.calls]
+    assert sizes == [8, 4, 2] + [1] * 16  # halving stops at one; later lines skip batching
 
 
 def test_echoed_batch_is_retried_line_by_line(llm, engine: FakeEngine) -> None:

@@ -138,6 +138,10 @@ class Translator:
             i = idx[0]
             out[i] = parts[i][0] + self._single_line(parts[i][1], first + i + 1)
             return
+        if len(idx) > self.batch:  # an earlier batch failed at this size: go smaller now
+            for at in range(0, len(idx), self.batch):
+                self._batch(idx[at : at + self.batch], parts, out, first)
+            return
         contents = [parts[i][1] for i in idx]
         got = self._numbered(contents)
         if got is None:

@@ -21,7 +21,7 @@ PREAMBLE = re.compile(r"^\s*(here is|here's|sure|summary:|certainly)", re.IGNORE
 
 
 def test_piped_summary_is_plain_text_without_preamble(run_llm: RunLlm) -> None:
-    proc = run_llm("summarize", "--length", "short", stdin=ARTICLE)
+    proc = run_llm("summarize", "--length", "short", stdin=ARTICLE, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip()
     assert not PREAMBLE.match(proc.stdout)
@@ -29,7 +29,7 @@ def test_piped_summary_is_plain_text_without_preamble(run_llm: RunLlm) -> None:
 
 
 def test_json_reports_model_tokens_and_timings(run_llm: RunLlm) -> None:
-    proc = run_llm("summarize", "--json", "--words", "30", stdin=ARTICLE)
+    proc = run_llm("summarize", "--json", "--words", "30", stdin=ARTICLE, timeout=300)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["text"].strip() and not PREAMBLE.match(data["text"])
@@ -46,7 +46,7 @@ def test_map_reduce_on_ten_times_the_context(run_llm: RunLlm) -> None:
         for i in range(130)
     ]
     text = "\n\n".join(paragraphs)  # about 5,300 tokens: ten times a 512-token context
-    proc = run_llm("summarize", "--ctx", "512", "--json", stdin=text, timeout=600)
+    proc = run_llm("summarize", "--ctx", "512", "--json", stdin=text, timeout=900)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["input_tokens"] > 10 * 512

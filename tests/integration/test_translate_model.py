@@ -13,7 +13,9 @@ CHATTER = re.compile(r"^\s*(translation|here is|here's|sure)\b", re.IGNORECASE |
 
 
 def test_lines_mode_keeps_count_and_blank_lines(run_llm: RunLlm) -> None:
-    proc = run_llm("translate", "--to", "pt", "--lines", stdin=LINES)
+    proc = run_llm(
+        "translate", "--to", "pt", "--lines", "--max-tokens", "48", stdin=LINES, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.split("\n")
     src = LINES.split("\n")
@@ -28,17 +30,19 @@ def test_lines_mode_keeps_count_and_blank_lines(run_llm: RunLlm) -> None:
 
 def test_document_keeps_paragraphs_and_is_deterministic(run_llm: RunLlm) -> None:
     text = "The weather is nice today.\n\nWe are going to the beach.\n"
-    first = run_llm("translate", "--to", "Portuguese", stdin=text)
+    first = run_llm("translate", "--to", "Portuguese", stdin=text, timeout=300)
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("\n\n") == 1 and first.stdout.endswith("\n")
     assert all(p.strip() for p in first.stdout.split("\n\n"))
     assert not first.stdout.startswith(('"', "“"))
-    second = run_llm("translate", "--to", "Portuguese", stdin=text)
+    second = run_llm("translate", "--to", "Portuguese", stdin=text, timeout=300)
     assert second.stdout == first.stdout  # temperature 0 by default
 
 
 def test_json_names_languages_and_counts(run_llm: RunLlm) -> None:
-    proc = run_llm("translate", "--to", "português", "--from", "en", "--json", "Good morning.")
+    proc = run_llm(
+        "translate", "--to", "português", "--from", "en", "--json", "Good morning.", timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert (data["source_language"], data["target_language"]) == ("en", "pt")
