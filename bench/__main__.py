@@ -7,6 +7,7 @@ replaced on its own.
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import re
 import sys
@@ -24,6 +25,7 @@ reruns one section and leaves the others as they were. Every comparison is measu
 side in one run (interleaved rounds, medians), so load from other work on the machine hits
 both sides alike. Figures are for the machine below; each section says when it was measured.
 """
+LOCK = Path(__file__).parent / "out" / "benchmarks.lock"  # bench/out/ is git-ignored
 _BLOCK = re.compile(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->\n?", re.S)
 
 
@@ -33,17 +35,17 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown section {unknown[0]!r}; sections: {', '.join(SECTIONS)}", file=sys.stderr)
         return 2
-    blocks = _read_blocks(DOC)
+    ours: dict[str, str] = {}
     failed = 0
     for name in wanted:
         text = _run_section(name)
         if text is None:
             continue
         failed += text.startswith("FAILED")
-        blocks[name] = text.removeprefix("FAILED")
-        _write(DOC, blocks)  # after each section: a later crash keeps what was measured
-    blocks["machine"] = "## Machine\n\n" + machine_info()
-    _write(DOC, blocks)
+        ours[name] = text.removeprefix("FAILED")
+        _update(DOC, ours)  # after each section: a later crash keeps what was measured
+    ours["machine"] = "## Machine\n\n" + machine_info()
+    _update(DOC, ours)
     print(f"wrote {DOC}", file=sys.stderr)
     return 1 if failed else 0
 
@@ -77,6 +79,17 @@ def _read_blocks(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     return {m.group(1): m.group(2) for m in _BLOCK.finditer(path.read_text(encoding="utf-8"))}
+
+
+def _update(path: Path, ours: dict[str, str]) -> None:
+    """Merge our sections into the file as it is now: another `python -m bench OTHER`
+    running at the same time keeps its sections (the lock serializes read-merge-write)."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        blocks = _read_blocks(path)
+        blocks.update(ours)
+        _write(path, blocks)
 
 
 def _write(path: Path, blocks: dict[str, str]) -> None:
