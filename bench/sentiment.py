@@ -4,6 +4,7 @@ prompt ("Answer positive or negative") through the same model, side by side in o
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 
@@ -16,6 +17,14 @@ GENERATIVE_PROMPT = (
     "Text: {text}\n\nIs the sentiment of this text positive or negative? "
     "Answer positive or negative."
 )
+
+
+def bench_threads() -> int:
+    """llm's default, except on a machine already busier than its cores: there llama.cpp's
+    spinning worker threads stall each other (measured 10-20x slower at 2 threads on a
+    shared 2-core box), so every mode here runs on one thread and the section says so."""
+    busy = os.getloadavg()[0] >= (os.cpu_count() or 1)
+    return 1 if busy else threads()
 
 
 def load_rows() -> list[tuple[str, str]]:
@@ -73,7 +82,8 @@ def generative_child() -> None:
 
     path = bundled_model_path()
     assert path is not None
-    engine = LlamaEngine.load(EngineParams(model_path=path, threads=threads()))
+    count = int(os.environ.get("LLM_THREADS") or threads())
+    engine = LlamaEngine.load(EngineParams(model_path=path, threads=count))
     options = GenerationOptions(temperature=0.0, max_tokens=8, seed=42)
     try:
         for line in sys.stdin.read().splitlines():
@@ -106,7 +116,8 @@ def run() -> str:
     texts, gold = [t for t, _ in rows], [g for _, g in rows]
     every = list(range(len(rows)))
     sub = every[::PER_PROCESS_EVERY]
-    with llm_env(LLM_THREADS=str(threads()), PYTHONPATH=str(ROOT)) as env:
+    n_threads = bench_threads()
+    with llm_env(LLM_THREADS=str(n_threads), PYTHONPATH=str(ROOT)) as env:
         modes = [
             Mode("`llm sentiment --batch`", *_on(every, _batch(texts, env))),
             Mode(
@@ -141,7 +152,9 @@ def run() -> str:
             command("sentiment"),
             "",
             f"Data: `../shared/eval/sentiment_dev.tsv` ({len(rows)} SST-2 movie-review phrases, "
-            f"labels {', '.join(LABELS)}); bundled SmolLM2-135M-Instruct, {threads()} threads. "
+            f"labels {', '.join(LABELS)}); bundled SmolLM2-135M-Instruct, {n_threads} thread(s) "
+            f"for every mode (llm's default here: {threads()}; one when the machine is already "
+            "busier than its cores). "
             f"The batch modes and the generative baseline run all {len(rows)} rows, each in one "
             "process (wall time includes loading the model); one process per text runs every "
             f"{PER_PROCESS_EVERY}th row ({len(sub)} texts), and every mode's accuracy on those "
