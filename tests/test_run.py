@@ -154,3 +154,15 @@ def test_debug_shows_traceback(llm) -> None:
     result = llm("run", "--debug", "--ctx", "10", "hi")
     assert result.exit_code == 2
     assert "Traceback" in result.stderr
+
+
+def test_template_argument_fills_its_message_variable(llm, engine: FakeEngine) -> None:
+    assert llm("run", "-t", "chat", "hello there").exit_code == 0
+    assert engine.calls[0].user == "hello there"
+
+
+def test_template_input_without_a_slot_is_refused_not_dropped(llm, engine: FakeEngine) -> None:
+    result = llm("run", "-t", "chat", "hello", stdin="extra material")
+    assert result.exit_code == 2
+    assert "no variable for this input" in result.stderr
+    assert engine.calls == []

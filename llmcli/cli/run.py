@@ -73,7 +73,7 @@ def run(
             raise InputError("nothing to do: give a prompt, pipe text on stdin, or use -f FILE")
         values.update(prompt=prompt or "", input=material or "", system=system or "")
     else:
-        _fill_template_input(tmpl.variables, values, prompt, material)
+        _fill_template_input(tmpl.name, set(tmpl.variables), values, prompt, material)
     if template and system is not None:
         values.setdefault("system", system)
     messages = tmpl.render(values)
@@ -102,17 +102,28 @@ def run(
 
 
 def _fill_template_input(
-    variables: object, values: dict[str, str], prompt: str | None, material: str | None
+    template_name: str,
+    names: set[str],
+    values: dict[str, str],
+    prompt: str | None,
+    material: str | None,
 ) -> None:
-    """With -t, the argument and stdin feed the template's `prompt`/`input` if it has them."""
-    names = set(variables) if isinstance(variables, dict) else set()
-    if prompt is not None and "prompt" in names:
-        values.setdefault("prompt", prompt)
-    if material is not None:
-        for key in ("input", "text"):
-            if key in names:
-                values.setdefault(key, material)
-                break
+    """With -t, the argument and stdin feed the template's main variables; nothing is dropped."""
+    given = [(prompt, ("prompt", "message", "question")), (material, ("input", "text"))]
+    for value, keys in given:
+        if not value:  # an empty pipe is no input
+            continue
+        key = next((k for k in keys if k in names), None)
+        if key is None:  # a template with one text slot takes whichever input there is
+            key = next((k for k in ("input", "text", "prompt", "message") if k in names), None)
+        if key is None or key in values:
+            from llmcli.errors import TemplateError
+
+            raise TemplateError(
+                f"template {template_name!r} has no variable for this input",
+                hint=f"pass it with -p NAME=VALUE; variables: {', '.join(sorted(names)) or 'none'}",
+            )
+        values[key] = value
 
 
 def register(app: typer.Typer) -> None:
