@@ -65,10 +65,12 @@ class Chat:
         return self._model
 
     def switch_model(self, spec: str) -> LoadedModel:
-        """Resolve first (a typo keeps the current model), then swap; reload on failure."""
+        """Resolve (pulling it if needed; a typo keeps the current model), then swap;
+        reload the old model on failure."""
+        from llmcli.cli.progress import make_progress
         from llmcli.hub import resolve_model
 
-        resolve_model(spec, self.settings, self.env)
+        resolve_model(spec, self.settings, self.env, make_progress(self.env))
         previous = self.model.spec
         self.close()
         try:
