@@ -233,6 +233,6 @@ def test_user_template_with_extra_parameter(llm, engine: FakeEngine, tmp_path: P
 
 
 def test_context_too_small_for_parts_is_exit_4(llm, engine: FakeEngine) -> None:
-    engine.n_ctx = 300
+    engine.n_ctx = 160
     result = llm("summarize", stdin=numbered_words(2000))
     assert result.exit_code == 4 and "too small" in result.stderr
