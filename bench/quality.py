@@ -47,15 +47,13 @@ def run() -> str:
         [
             f"summarize: {len(articles)} CNN/DailyMail articles",
             "ROUGE-L F1 (x100)",
-            f"**{rouge[0]:.1f}**",
-            f"{rouge[1]:.1f}",
+            *_bold_higher(rouge),
             f"{sum_s[0]:.0f} / {sum_s[1]:.0f}",
         ],
         [
             f"translate EN->PT: {len(english)} FLORES sentences",
             "chrF",
-            f"**{chrf[0]:.1f}**",
-            f"{chrf[1]:.1f}",
+            *_bold_higher(chrf),
             f"{tr_ours_s:.0f} / {tr_base_s:.0f}",
         ],
     ]
@@ -82,6 +80,10 @@ def run() -> str:
             verdict,
         ]
     )
+
+
+def _bold_higher(pair: tuple[float, float]) -> list[str]:
+    return [f"**{v:.1f}**" if v == max(pair) else f"{v:.1f}" for v in pair]
 
 
 def _read(name: str) -> str:
