@@ -287,20 +287,23 @@ class LlamaEngine:
         """A token's bytes, cached (llama-cpp-python's own version pads with NULs)."""
         piece = self._pieces.get(token)
         if piece is None:
-            import ctypes
-
-            import llama_cpp
-
-            vocab = self._llama._model.vocab
-            size = 64
-            while True:
-                buf = ctypes.create_string_buffer(size)
-                n = llama_cpp.llama_token_to_piece(vocab, token, buf, size, 0, False)
-                if n >= 0:
-                    break
-                size = -n
-            piece = self._pieces[token] = buf.raw[:n]
+            piece = self._pieces[token] = self._token_bytes(token, special=False)
         return piece
+
+    def _token_bytes(self, token: int, *, special: bool) -> bytes:
+        """One token's bytes from llama.cpp, growing the buffer when a piece is long."""
+        import ctypes
+
+        import llama_cpp
+
+        vocab = self._llama._model.vocab
+        size = 64
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_token_to_piece(vocab, token, buf, size, 0, special)
+            if n >= 0:
+                return buf.raw[:n]
+            size = -n
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
@@ -430,22 +433,8 @@ class LlamaEngine:
 
     def _special_text(self, tokens: Sequence[int]) -> str:
         """The prompt as text with its special tokens spelled out, so it tokenizes back."""
-        import ctypes
-
-        import llama_cpp
-
-        vocab = self._llama._model.vocab
-        out = bytearray()
-        for token in tokens:
-            size = 64
-            while True:
-                buf = ctypes.create_string_buffer(size)
-                n = llama_cpp.llama_token_to_piece(vocab, token, buf, size, 0, True)
-                if n >= 0:
-                    break
-                size = -n
-            out += buf.raw[:n]
-        return out.decode("utf-8", errors="replace")
+        data = b"".join(self._token_bytes(t, special=True) for t in tokens)
+        return data.decode("utf-8", errors="replace")
 
     def _continuation_tokens(
         self, prompt: list[int], prompt_text: str, candidate: str
