@@ -17,7 +17,7 @@ from typing import Any
 from llmcli.engine import Engine, GenerationOptions, Stats, join_stream
 from llmcli.errors import InputError, LlmError
 from llmcli.prompts import Template
-from llmcli.tasks import Progress, ProgressFn, WarnFn, no_progress, no_warning
+from llmcli.tasks import Progress, ProgressFn, WarnFn, call_timings, no_progress, no_warning
 from llmcli.tasks.chunking import chunk_text
 from llmcli.tasks.cleanup import strip_preamble, strip_trailer
 
@@ -45,13 +45,7 @@ class Summary:
     cut_at_limit: bool = False
 
     def timings(self) -> dict[str, Any]:
-        return {
-            "calls": len(self.calls),
-            "prompt_tokens": sum(s.prompt_tokens for s in self.calls),
-            "generated_tokens": sum(s.generated_tokens for s in self.calls),
-            "ttft_s": round(self.calls[0].ttft_s, 4) if self.calls else 0.0,
-            "total_s": round(self.seconds, 4),
-        }
+        return call_timings(self.calls, self.seconds)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 
 from llmcli.engine import Engine, GenerationOptions, Stats, join_stream
 from llmcli.prompts import Template
-from llmcli.tasks import Progress, ProgressFn, WarnFn, no_progress, no_warning
+from llmcli.tasks import Progress, ProgressFn, WarnFn, call_timings, no_progress, no_warning
 from llmcli.tasks.chunking import BOUNDARIES, chunk_text, split_edges, split_keep
 from llmcli.tasks.languages import Lang
 
@@ -230,13 +230,7 @@ class Translator:
         self.progress(Progress("translating", self._done, self._total))
 
     def timings(self) -> dict[str, Any]:
-        return {
-            "calls": len(self.calls),
-            "prompt_tokens": sum(s.prompt_tokens for s in self.calls),
-            "generated_tokens": sum(s.generated_tokens for s in self.calls),
-            "ttft_s": round(self.calls[0].ttft_s, 4) if self.calls else 0.0,
-            "total_s": round(time.perf_counter() - self.started, 4),
-        }
+        return call_timings(self.calls, time.perf_counter() - self.started)
 
 
 def _blocks(text: str) -> list[tuple[str, str]]:
