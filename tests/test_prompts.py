@@ -55,7 +55,7 @@ def test_summarize_renders_its_options(env: Environment) -> None:
 def test_translate_examples_follow_the_target_language(env: Environment) -> None:
     tmpl = load_template("translate", env)
     pt = tmpl.render({"text": "Hi", "target": "Portuguese", "target_code": "pt-BR"})
-    assert [m.role for m in pt] == ["user", "assistant", "user", "assistant", "user"]
+    assert [m.role for m in pt] == ["user", "assistant", "user"]
     assert "biblioteca" in pt[1].content
     ja = tmpl.render({"text": "Hi", "target": "Japanese", "target_code": "ja"})
     assert [m.role for m in ja] == ["user"]  # examples that render empty drop out

@@ -133,15 +133,36 @@ def test_translation_chatter_is_removed(llm, engine: FakeEngine) -> None:
     assert result.stdout == "Bom dia a todos.\n"
 
 
+def test_prose_goes_sentence_by_sentence(llm, upper_engine: FakeEngine) -> None:
+    text = 'He said "go." Then she left!  Why?\nNobody knows.'
+    result = llm("translate", "--to", "pt", text)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == text.upper() + "\n"  # the spaces and line break between kept
+    sent = [source_of(c.messages) for c in upper_engine.calls]
+    assert sent == ['He said "go."', "Then she left!", "Why?", "Nobody knows."]
+
+
+def test_unit_paragraph_sends_the_whole_paragraph(llm, upper_engine: FakeEngine) -> None:
+    result = llm("translate", "--to", "pt", "--unit", "paragraph", "One. Two.\n\nThree.")
+    assert result.stdout == "ONE. TWO.\n\nTHREE.\n"
+    assert [source_of(c.messages) for c in upper_engine.calls] == ["One. Two.", "Three."]
+
+
+def test_unknown_unit_is_exit_2(llm) -> None:
+    result = llm("translate", "--to", "pt", "--unit", "word", "Hello.")
+    assert result.exit_code == 2
+    assert "--unit must be one of sentence, paragraph" in result.stderr
+
+
 def test_long_paragraph_is_chunked_at_sentences(engine: FakeEngine, tmp_path: Path) -> None:
     engine.n_ctx = 512
     engine.replies = [upper]
     sentences = [f"Sentence number {i} has these words in it." for i in range(200)]
     text = " ".join(sentences)
-    job = make_translator(engine, tmp_path)
+    job = make_translator(engine, tmp_path, unit="paragraph")
     out = "".join(job.document(text))
     assert out == text.upper()
-    assert len(engine.calls) > 5
+    assert 5 < len(engine.calls) < 50  # several sentences per call, not one each
     for call in engine.calls:
         assert source_of(call.messages).endswith("in it.")  # cut at sentence ends
         assert engine.count_prompt_tokens(call.messages) + call.options.max_tokens <= 512
@@ -158,7 +179,9 @@ def test_output_streams_as_pieces_finish(engine: FakeEngine, tmp_path: Path) -> 
     assert "".join(p for p, _ in seen) == "FIRST PARAGRAPH.\n\nSECOND PARAGRAPH.\n"
 
 
-def make_translator(engine: FakeEngine, tmp_path: Path, batch: int = 8) -> Translator:
+def make_translator(
+    engine: FakeEngine, tmp_path: Path, batch: int = 8, unit: str = "sentence"
+) -> Translator:
     env = Environment(environ={}, config_dir=tmp_path)
     return Translator(
         engine,
@@ -168,6 +191,7 @@ def make_translator(engine: FakeEngine, tmp_path: Path, batch: int = 8) -> Trans
         None,
         GenerationOptions(temperature=0),
         batch=batch,
+        unit=unit,
     )
 
 

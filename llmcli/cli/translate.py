@@ -58,6 +58,14 @@ def translate(
     batch: Annotated[
         int, typer.Option("--batch", min=1, max=64, help="Lines per model call with --lines.")
     ] = 8,
+    unit: Annotated[
+        str,
+        typer.Option(
+            "--unit",
+            help="What one model call translates: sentence (best for small models) or "
+            "paragraph (more context for big ones).",
+        ),
+    ] = "sentence",
     files: o.Files = None,
     model: o.Model = None,
     template: o.TemplateName = None,
@@ -76,7 +84,7 @@ def translate(
     from llmcli.cli.taskprogress import TaskProgress
     from llmcli.prompts import load_template, parse_params
     from llmcli.tasks.languages import resolve_language
-    from llmcli.tasks.translate import Translator
+    from llmcli.tasks.translate import UNITS, Translator
 
     env, settings = setup(
         ctx,
@@ -90,6 +98,8 @@ def translate(
         gpu_layers=gpu_layers,
         threads=threads,
     )
+    if unit not in UNITS:
+        raise UsageError(f"--unit must be one of {', '.join(UNITS)}, got {unit!r}")
     if to is None:
         raise UsageError("--to is required: the language to translate into, e.g. --to pt")
     target = resolve_language(to, option="--to")
@@ -112,6 +122,7 @@ def translate(
             origin,
             opts,
             batch=batch,
+            unit=unit,
             progress=progress,
             warn=progress.warn,
             params=extra,

@@ -2,8 +2,8 @@
 
 The model never sees layout it could lose. Blank lines, indentation and list/quote/heading
 markers are taken off before a call and put back after it; fenced code is not translated.
-Prose goes paragraph by paragraph (a paragraph longer than the context is cut at sentence
-ends); line-shaped text goes line by line, several numbered lines per call, checked, and
+Prose goes sentence by sentence by default (`unit="paragraph"`: whole paragraphs, cut at
+sentence ends only when longer than the context); line-shaped text goes line by line, several numbered lines per call, checked, and
 split and retried when the count comes back wrong. Output is yielded as each piece is done.
 """
 
@@ -22,6 +22,9 @@ from llmcli.tasks.chunking import BOUNDARIES, chunk_text, split_edges, split_kee
 from llmcli.tasks.languages import Lang
 
 DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces better
+# Sentence units: SmolLM2-135M scored chrF 21.4 by sentence vs 20.8 by whole FLORES line (and
+# 21.0 packing sentences up to 48 tokens); bigger models may prefer paragraphs for context.
+UNITS = ("sentence", "paragraph")
 BATCH = 8  # lines per call in line mode
 MARGIN = 32
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n.*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -45,6 +48,7 @@ class Translator:
     source: Lang | None
     options: GenerationOptions
     batch: int = BATCH
+    unit: str = "sentence"  # one of UNITS: what one model call translates
     progress: ProgressFn = no_progress
     warn: WarnFn = no_warning
     params: Mapping[str, str] = field(default_factory=dict)  # -p values for user templates
@@ -78,15 +82,22 @@ class Translator:
             line_no += block.count("\n")
 
     def _prose(self, text: str) -> str:
-        budget = self._unit_budget(self.template)
-        if self.engine.count_tokens(text) <= budget:
-            return self._one(text)
-        pieces = chunk_text(text, budget, self.engine)
         out = []
-        for piece in pieces:
+        for piece in self._units(text):
             lead, core, trail = split_edges(piece)
             out.append(lead + (self._one(core) if core else "") + trail)
         return "".join(out)
+
+    def _units(self, text: str) -> list[str]:
+        """Pieces of one call each (joined they are `text`): sentences or the paragraph,
+        anything longer than the context cut at the narrowest boundary that fits."""
+        budget = self._unit_budget(self.template)
+        whole = split_keep(text, BOUNDARIES[2]) if self.unit == "sentence" else [text]
+        units: list[str] = []
+        for piece in whole:
+            fits = self.engine.count_tokens(piece) <= budget
+            units.extend([piece] if fits else chunk_text(piece, budget, self.engine))
+        return units
 
     # -- line mode ------------------------------------------------------------------------
 
