@@ -7,6 +7,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from llmcli.chatformat import Message
 from llmcli.engine import GenerationOptions
 from llmcli.env import Environment
@@ -236,3 +238,27 @@ def test_context_too_small_for_parts_is_exit_4(llm, engine: FakeEngine) -> None:
     engine.n_ctx = 160
     result = llm("summarize", stdin=numbered_words(2000))
     assert result.exit_code == 4 and "too small" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("asked", "parts_ask"),
+    [({"length": "short"}, "one or two sentences"), ({"words": "40"}, "three or four sentences")],
+)
+def test_partial_summaries_follow_the_asked_length(
+    engine: FakeEngine, tmp_path: Path, asked: dict[str, str], parts_ask: str
+) -> None:
+    engine.n_ctx = 512
+    engine.replies = ["A partial summary."]
+    env = Environment(environ={}, config_dir=tmp_path)
+    summarize(
+        engine,
+        numbered_words(2000),
+        template=load_template("summarize", env),
+        combine=load_template("summarize-combine", env),
+        values={"length": "medium", "words": "", **asked},
+        options=GenerationOptions(temperature=0, max_tokens=100),
+    )
+    parts = [
+        c.messages[-1].content for c in engine.calls if "This is part" in c.messages[-1].content
+    ]
+    assert parts and all(parts_ask in p for p in parts)
