@@ -11,7 +11,7 @@ CMAKE_FLAGS ?= -DGGML_NATIVE=OFF
 WHEELHOUSE ?= $(HOME)/.cache/llmcli-build/wheels-$(subst =,_,$(subst -D,,$(subst $() ,-,$(strip $(CMAKE_FLAGS)))))
 STAMP := $(VENV)/.installed-$(subst =,_,$(subst -D,,$(subst $() ,-,$(strip $(CMAKE_FLAGS)))))
 
-.PHONY: install chat test lint unit bench clean tools
+.PHONY: install chat test lint unit bench bench-quality clean tools
 
 install: $(STAMP)
 
@@ -47,9 +47,15 @@ unit: install
 test: install tools lint
 	$(BIN)/pytest -q
 
+# speed figures, under ten minutes on a 2-core CPU
 bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m bench
+
+# task quality against plain prompts on all of ../shared/eval (about eight minutes more)
+bench-quality: install
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m bench quality
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -2,6 +2,11 @@
 
 Each section is a module `bench/<name>.py` with `run() -> str` returning a markdown section
 (a `## ` heading, the command that reproduces it, figures measured side by side in one run).
+`python -m bench` (`make bench`) runs the speed sections, sized to finish in under ten minutes
+on a 2-core laptop CPU; `python -m bench quality` (`make bench-quality`) is the task-quality
+eval on all of the shared development data (several minutes more).
 """
 
-SECTIONS = ("startup", "speed", "latency", "sentiment", "quality", "scaling", "prefix_cache")
+SECTIONS = ("startup", "speed", "latency", "sentiment", "scaling", "prefix_cache")
+QUALITY = ("quality",)
+ALL = (*SECTIONS, *QUALITY)

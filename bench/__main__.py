@@ -1,7 +1,7 @@
 """Run benchmark sections and write them into docs/benchmarks.md.
 
-`python -m bench` runs every section that exists; `python -m bench quality speed` reruns
-those and keeps the others' last figures. Sections live between markers so each can be
+`python -m bench` runs the speed sections (SECTIONS); `python -m bench quality speed` runs
+those named (any of ALL) and keeps the others' last figures. Sections live between markers so each can be
 replaced on its own.
 """
 
@@ -15,15 +15,16 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import SECTIONS
+from bench import ALL, SECTIONS
 from bench.common import DOC, load_factor, machine_info
 
 TITLE = "# Benchmarks"
 INTRO = """\
-Measured by `make bench` (`.venv/bin/python -m bench`); `.venv/bin/python -m bench NAME`
-reruns one section and leaves the others as they were. Every comparison is measured side by
-side in one run (interleaved rounds, medians), so load from other work on the machine hits
-both sides alike. Figures are for the machine below; each section says when it was measured.
+Speed: `make bench` (`.venv/bin/python -m bench`, under ten minutes). Task quality on all of
+the shared development data: `make bench-quality` (`.venv/bin/python -m bench quality`).
+`.venv/bin/python -m bench NAME` reruns one section and leaves the others as they were.
+Every comparison is measured side by side in one run (interleaved rounds, medians), so load
+from other work on the machine hits both sides alike. Figures are for the machine below; each section says when it was measured.
 """
 LOCK = Path(__file__).parent / "out" / "benchmarks.lock"  # bench/out/ is git-ignored
 _BLOCK = re.compile(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->\n?", re.S)
@@ -31,9 +32,9 @@ _BLOCK = re.compile(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->\n?", re.S)
 
 def main(argv: list[str]) -> int:
     wanted = argv or list(SECTIONS)
-    unknown = [n for n in wanted if n not in SECTIONS]
+    unknown = [n for n in wanted if n not in ALL]
     if unknown:
-        print(f"unknown section {unknown[0]!r}; sections: {', '.join(SECTIONS)}", file=sys.stderr)
+        print(f"unknown section {unknown[0]!r}; sections: {', '.join(ALL)}", file=sys.stderr)
         return 2
     ours: dict[str, str] = {}
     failed = 0
@@ -93,7 +94,7 @@ def _update(path: Path, ours: dict[str, str]) -> None:
 
 
 def _write(path: Path, blocks: dict[str, str]) -> None:
-    order = ["machine", *SECTIONS, *sorted(set(blocks) - {"machine", *SECTIONS})]
+    order = ["machine", *ALL, *sorted(set(blocks) - {"machine", *ALL})]
     parts = [TITLE, "", INTRO]
     for name in order:
         if name in blocks:

@@ -29,7 +29,10 @@ SEED = 42
 
 def command(section: str) -> str:
     """The command line that reproduces one section."""
-    return f"`.venv/bin/python -m bench {section}` (all sections: `make bench`)"
+    from bench import QUALITY
+
+    group = "make bench-quality" if section in QUALITY else "make bench"
+    return f"`.venv/bin/python -m bench {section}` (with the others: `{group}`)"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Quality: ROUGE-L of `llm summarize` and chrF of `llm translate --lines`, side by side with
-a plain one-line prompt through the same bundled model, on the shared development data.
+"""Quality: accuracy of `llm sentiment`, ROUGE-L of `llm summarize` and chrF of
+`llm translate --lines`, each side by side with a plain one-line prompt through the same
+bundled model, on all of the shared development data.
 
 Ours runs as users run it: the installed `llm` in a child process. The baseline is the same
 model file through the same engine class with only the prompt a user would type (no
@@ -40,6 +41,9 @@ def run() -> str:
         base_tr, tr_base_s = _translate_plain(english, engine)
     finally:
         engine.close()
+    from bench.sentiment import quality_rows
+
+    sentiment_rows, sentiment_note = quality_rows()
     refs = [a["summary"] for a in articles]
     rouge = (_rouge_l(ours_sum, refs), _rouge_l(base_sum, refs))
     chrf = (_chrf(ours_tr, reference), _chrf(base_tr, reference))
@@ -61,12 +65,16 @@ def run() -> str:
     verdict = _verdict(rouge, chrf)
     return "\n".join(
         [
-            "## Quality: summarize and translate",
+            "## Quality: sentiment, summarize and translate",
             "",
             command("quality"),
             "",
-            "Data: `../shared/eval/` (`summarize_dev.jsonl`, `translate_dev.en`/`.pt`), scored "
-            "with rouge-score (ROUGE-L, stemmed, mean F1) and sacrebleu (corpus chrF). Model: "
+            "**Sentiment** (`../shared/eval/sentiment_dev.tsv`): " + sentiment_note,
+            "",
+            table(["mode", "accuracy", "macro-F1", "texts/s"], sentiment_rows),
+            "",
+            "**Summarize and translate**: data: `../shared/eval/` (`summarize_dev.jsonl`, "
+            "`translate_dev.en`/`.pt`), scored with rouge-score (ROUGE-L, stemmed, mean F1) and sacrebleu (corpus chrF). Model: "
             f"the bundled `{model_path().name}`. **Ours**: `llm summarize` per article and one "
             "`llm translate --to pt --lines` over all sentences, default settings. "
             f"**Plain prompt**: the same model and engine, greedy, one user message "
@@ -204,6 +212,6 @@ def _verdict(rouge: tuple[float, float], chrf: tuple[float, float]) -> str:
         parts.append(f"{name}: ours {word} the plain prompt ({ours:.1f} vs {base:.1f})")
     return (
         "; ".join(parts) + ". A 135M-parameter model translates poorly either way; the "
-        "templates (instructions, a worked example, greedy decoding, cleanup) are what this "
-        "compares, not the model."
+        "pipelines (instructions, a worked example, sentence-by-sentence translation, greedy "
+        "decoding, cleanup) are what this compares, not the model."
     )

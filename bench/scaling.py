@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench.common import LLM, Sample, command, llm_env, run_cmd, table, threads
+from bench.common import LLM, Sample, command, llm_env, model_path, run_cmd, table, threads
 
 N_CTX = 512  # small, so 64x the context stays a few minutes on a laptop CPU
 FACTORS = (1, 4, 16, 64)
-CHARS_PER_TOKEN = 4.5  # English prose with this tokenizer, roughly
+SENTENCES_PER_PARAGRAPH = 4  # ~110 tokens, ~75 words: a news-style paragraph
 TOPICS = ("harbour", "lighthouse", "fleet", "tide", "storm", "cargo", "reef", "navigator")
 
 
@@ -22,8 +22,9 @@ def run() -> str:
             return "\n".join([*heading, "Skipped: `llm summarize` does not exist yet."])
         rows = []
         base: Sample | None = None
+        counter = _token_counter()
         for factor in FACTORS:
-            text = _text(int(N_CTX * factor * CHARS_PER_TOKEN))
+            text = _text(N_CTX * factor, counter)
             sample = _summarize(text, env)
             if sample.returncode != 0:
                 tail = sample.stderr.strip().splitlines()[-1:] or ["?"]
@@ -77,20 +78,30 @@ def _info(sample: Sample) -> dict[str, Any]:
     return flat
 
 
-def _text(n_chars: int) -> str:
-    """Varied prose (numbers and topics change) so chunks are not identical."""
+def _token_counter() -> Any:
+    """The bundled model's tokenizer, through the engine (its log handling keeps stderr quiet)."""
+    from llmcli.engine import EngineParams, LlamaEngine
+
+    engine = LlamaEngine.load(EngineParams(model_path(), n_ctx=512, threads=1))
+    return engine.count_tokens
+
+
+def _text(n_tokens: int, count: Any) -> str:
+    """Varied prose (numbers and topics change, so chunks differ) of about `n_tokens`
+    tokens on the model's own tokenizer, so "1x" is the context and no more."""
     out: list[str] = []
     size = 0
     i = 0
-    while size < n_chars:
+    while True:
         topic = TOPICS[i % len(TOPICS)]
         sentence = (
             f"In year {1700 + i}, the {topic} of port {i % 97} recorded {i * 7 % 1000} ships, "
             f"and the keeper wrote that the {TOPICS[(i * 3) % len(TOPICS)]} was calm. "
         )
-        if i % 6 == 5:
+        if i % SENTENCES_PER_PARAGRAPH == SENTENCES_PER_PARAGRAPH - 1:
             sentence += "\n\n"
+        size += count(sentence)
+        if size > n_tokens:
+            return "".join(out)
         out.append(sentence)
-        size += len(sentence)
         i += 1
-    return "".join(out)
