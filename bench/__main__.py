@@ -24,7 +24,8 @@ Speed: `make bench` (`.venv/bin/python -m bench`, under ten minutes). Task quali
 the shared development data: `make bench-quality` (`.venv/bin/python -m bench quality`).
 `.venv/bin/python -m bench NAME` reruns one section and leaves the others as they were.
 Every comparison is measured side by side in one run (interleaved rounds, medians), so load
-from other work on the machine hits both sides alike. Figures are for the machine below; each section says when it was measured.
+from other work on the machine hits both sides alike. Figures are for the machine below;
+each section says when it was measured.
 """
 LOCK = Path(__file__).parent / "out" / "benchmarks.lock"  # bench/out/ is git-ignored
 _BLOCK = re.compile(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->\n?", re.S)

@@ -26,7 +26,7 @@ from bench.common import (
     threads,
 )
 
-ROUNDS = 5
+ROUNDS = 3
 
 # A template with a realistic fixed prefix: a style guide and three worked examples.
 TEMPLATE = '''\

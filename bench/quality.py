@@ -23,6 +23,7 @@ EVAL = Path(os.environ.get("LLM_EVAL_DIR", Path(__file__).resolve().parents[2] /
 SUMMARY_PROMPT = "Summarize the following text.\n\n{text}"
 TRANSLATE_PROMPT = "Translate to Portuguese: {text}"
 SUMMARY_TOKENS = 256  # what `llm summarize` (--length medium) allows its answer
+PARAGRAPH_LINES = 4  # the document test: consecutive FLORES lines joined into paragraphs
 
 
 def run() -> str:
@@ -38,7 +39,9 @@ def run() -> str:
         with llm_env(LLM_THREADS=str(threads())) as env:
             ours_sum, base_sum, sum_s = _summaries(articles, engine, env)
             ours_tr, tr_ours_s = _translate_ours(english, env)
+            ours_doc, doc_ours_s = _translate_document(_paragraphs(english), env)
         base_tr, tr_base_s = _translate_plain(english, engine)
+        base_doc, doc_base_s = _translate_plain(_paragraphs(english), engine)
     finally:
         engine.close()
     from bench.sentiment import quality_rows
@@ -47,6 +50,8 @@ def run() -> str:
     refs = [a["summary"] for a in articles]
     rouge = (_rouge_l(ours_sum, refs), _rouge_l(base_sum, refs))
     chrf = (_chrf(ours_tr, reference), _chrf(base_tr, reference))
+    ref_doc = _paragraphs(reference)
+    chrf_doc = (_chrf(ours_doc, ref_doc), _chrf(base_doc, ref_doc))
     rows = [
         [
             f"summarize: {len(articles)} CNN/DailyMail articles",
@@ -60,9 +65,15 @@ def run() -> str:
             *_bold_higher(chrf),
             f"{tr_ours_s:.0f} / {tr_base_s:.0f}",
         ],
+        [
+            f"translate EN->PT: the same as {len(ref_doc)} paragraphs of {PARAGRAPH_LINES} lines",
+            "chrF",
+            *_bold_higher(chrf_doc),
+            f"{doc_ours_s:.0f} / {doc_base_s:.0f}",
+        ],
     ]
     notes = _notes(ours_sum, base_sum, ours_tr, base_tr, english)
-    verdict = _verdict(rouge, chrf)
+    verdict = _verdict(rouge, chrf, chrf_doc)
     return "\n".join(
         [
             "## Quality: sentiment, summarize and translate",
@@ -75,8 +86,9 @@ def run() -> str:
             "",
             "**Summarize and translate**: data: `../shared/eval/` (`summarize_dev.jsonl`, "
             "`translate_dev.en`/`.pt`), scored with rouge-score (ROUGE-L, stemmed, mean F1) and sacrebleu (corpus chrF). Model: "
-            f"the bundled `{model_path().name}`. **Ours**: `llm summarize` per article and one "
-            "`llm translate --to pt --lines` over all sentences, default settings. "
+            f"the bundled `{model_path().name}`. **Ours**: `llm summarize` per article, one "
+            "`llm translate --to pt --lines` over all sentences, and one `llm translate --to pt` "
+            "over the paragraphs as one document (blank lines between), default settings. "
             f"**Plain prompt**: the same model and engine, greedy, one user message "
             f"(`{SUMMARY_PROMPT.splitlines()[0]}` + article; `{TRANSLATE_PROMPT}`), "
             "with the same cap on new tokens as ours.",
@@ -146,6 +158,19 @@ def _translate_ours(english: Sequence[str], env: dict[str, str]) -> tuple[list[s
     return lines, sample.wall_s
 
 
+def _paragraphs(lines: Sequence[str]) -> list[str]:
+    return [" ".join(lines[i : i + PARAGRAPH_LINES]) for i in range(0, len(lines), PARAGRAPH_LINES)]
+
+
+def _translate_document(paragraphs: Sequence[str], env: dict[str, str]) -> tuple[list[str], float]:
+    cmd = [LLM, "translate", "--to", "pt"]
+    sample = check(run_cmd(cmd, stdin="\n\n".join(paragraphs) + "\n", env=env), "llm translate")
+    out = [" ".join(p.split()) for p in sample.stdout.strip().split("\n\n")]
+    if len(out) != len(paragraphs):
+        raise RuntimeError(f"translate gave {len(out)} paragraphs for {len(paragraphs)}")
+    return out, sample.wall_s
+
+
 def _translate_plain(english: Sequence[str], engine: Any) -> tuple[list[str], float]:
     start = time.perf_counter()
     out = []
@@ -205,9 +230,12 @@ def _notes(
     return table(["", "ours", "plain prompt"], rows)
 
 
-def _verdict(rouge: tuple[float, float], chrf: tuple[float, float]) -> str:
+def _verdict(
+    rouge: tuple[float, float], chrf: tuple[float, float], chrf_doc: tuple[float, float]
+) -> str:
     parts = []
-    for name, (ours, base) in (("ROUGE-L", rouge), ("chrF", chrf)):
+    named = (("ROUGE-L", rouge), ("chrF (lines)", chrf), ("chrF (paragraphs)", chrf_doc))
+    for name, (ours, base) in named:
         word = "beats" if ours > base else "does NOT beat"
         parts.append(f"{name}: ours {word} the plain prompt ({ours:.1f} vs {base:.1f})")
     return (
