@@ -245,6 +245,28 @@ def test_a_model_that_never_numbers_goes_line_by_line_quickly(llm, engine: FakeE
     assert sizes == [8, 4, 2] + [1] * 16  # halving stops at one; later lines skip batching
 
 
+def test_the_batch_size_a_model_managed_is_remembered(llm, engine: FakeEngine) -> None:
+    def never_numbers(messages: Sequence[Message]) -> str:
+        src = source_of(messages)
+        return "chatter" if src.startswith("[") else src.upper()
+
+    engine.replies = [never_numbers]
+    text = "\n".join(f"line {i}" for i in range(8))
+
+    def sizes() -> list[int]:
+        out = [source_of(c.messages).count("\n") + 1 for c in engine.calls]
+        engine.calls.clear()
+        return out
+
+    assert llm("translate", "--to", "pt", "--lines", stdin=text).exit_code == 0
+    assert sizes() == [8, 4, 2] + [1] * 8
+    again = llm("translate", "--to", "pt", "--lines", stdin=text)
+    assert again.stdout.splitlines() == [f"LINE {i}" for i in range(8)]
+    assert sizes() == [1] * 8  # the next run of a script starts where the last one ended
+    assert llm("translate", "--to", "pt", "--lines", "--batch", "8", stdin=text).exit_code == 0
+    assert sizes()[:3] == [8, 4, 2]  # an explicit --batch tries again
+
+
 def test_echoed_batch_is_retried_line_by_line(llm, engine: FakeEngine) -> None:
     def echo_batches(messages: Sequence[Message]) -> str:
         src = source_of(messages)

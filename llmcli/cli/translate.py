@@ -29,6 +29,7 @@ Languages: ISO codes (pt, pt-BR, por) or names in English or in the language its
 kept, and a line the model cannot translate is reported on stderr and kept as it was.
 """
 
+HINT = "translate_lines_batch"  # the --lines batch size the model numbered back correctly
 _FILE_LIKE = re.compile(r"^[^\s]+\.[A-Za-z0-9]{1,5}$")
 
 
@@ -56,8 +57,16 @@ def translate(
         bool, typer.Option("--lines", help="One output line per input line, for scripts.")
     ] = False,
     batch: Annotated[
-        int, typer.Option("--batch", min=1, max=64, help="Lines per model call with --lines.")
-    ] = 8,
+        Optional[int],
+        typer.Option(
+            "--batch",
+            min=1,
+            max=64,
+            help="Lines per model call with --lines [default: 8, or as many as this model "
+            "managed last time].",
+            show_default=False,
+        ),
+    ] = None,
     unit: Annotated[
         str,
         typer.Option(
@@ -82,9 +91,10 @@ def translate(
 ) -> None:
     """Translate TEXT, FILES or stdin into the --to language, keeping the layout."""
     from llmcli.cli.taskprogress import TaskProgress
+    from llmcli.hints import load_hint, save_hint
     from llmcli.prompts import load_template, parse_params
     from llmcli.tasks.languages import resolve_language
-    from llmcli.tasks.translate import UNITS, Translator
+    from llmcli.tasks.translate import BATCH, UNITS, Translator
 
     env, settings = setup(
         ctx,
@@ -114,6 +124,7 @@ def translate(
         open_model(env, settings) as loaded,
         TaskProgress(env, bar=not env.stdout_isatty and not json_out, unit="") as progress,
     ):
+        start = batch or load_hint(env.cache_dir, loaded.path, HINT) or BATCH
         job = Translator(
             loaded.engine,
             tmpl,
@@ -121,7 +132,7 @@ def translate(
             target,
             origin,
             opts,
-            batch=batch,
+            batch=start,
             unit=unit,
             progress=progress,
             warn=progress.warn,
@@ -133,6 +144,8 @@ def translate(
             done = "\n".join(out) if lines else "".join(out)
         else:
             done = _stream(env, pieces, lines)
+        if lines and batch is None and job.batch != start:  # it needed smaller batches
+            save_hint(env.cache_dir, loaded.path, HINT, job.batch)
         engine = loaded.engine
         counts = {
             "input_tokens": engine.count_tokens(text),
