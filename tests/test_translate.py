@@ -232,11 +232,13 @@ def test_batches_stay_smaller_after_a_failure(llm, engine: FakeEngine) -> None:
     assert sizes == [4, 2, 2, 2, 2]  # after the failure, batches of 2 come back right
 
 
-def test_a_model_that_never_numbers_goes_line_by_line_quickly(llm, engine: FakeEngine) -> None:
-    def never_numbers(messages: Sequence[Message]) -> str:
-        src = source_of(messages)
-        return "chatter" if src.startswith("[") else src.upper()
+def never_numbers(messages: Sequence[Message]) -> str:
+    """A model that cannot number lines back: chatter for a batch, a translation for one line."""
+    src = source_of(messages)
+    return "chatter" if src.startswith("[") else src.upper()
 
+
+def test_a_model_that_never_numbers_goes_line_by_line_quickly(llm, engine: FakeEngine) -> None:
     engine.replies = [never_numbers]
     text = "\n".join(f"line {i}" for i in range(16))
     result = llm("translate", "--to", "pt", "--lines", "--batch", "8", stdin=text)
@@ -246,10 +248,6 @@ def test_a_model_that_never_numbers_goes_line_by_line_quickly(llm, engine: FakeE
 
 
 def test_the_batch_size_a_model_managed_is_remembered(llm, engine: FakeEngine) -> None:
-    def never_numbers(messages: Sequence[Message]) -> str:
-        src = source_of(messages)
-        return "chatter" if src.startswith("[") else src.upper()
-
     engine.replies = [never_numbers]
     text = "\n".join(f"line {i}" for i in range(8))
 
