@@ -52,7 +52,7 @@ bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m bench
 
-# task quality against plain prompts on all of ../shared/eval (about eight minutes more)
+# task quality against plain prompts on all of ../shared/eval (about eleven minutes)
 bench-quality: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m bench quality
