@@ -265,6 +265,21 @@ def test_the_batch_size_a_model_managed_is_remembered(llm, engine: FakeEngine) -
     assert sizes()[:3] == [8, 4, 2]  # an explicit --batch tries again
 
 
+def test_a_batch_that_loses_its_numbering_stops_at_that_row(llm, engine: FakeEngine) -> None:
+    def chatter_then_rows(messages: Sequence[Message]) -> str:
+        src = source_of(messages)
+        if src.startswith("["):
+            return "Sure, here they are:\n" + "[1] one\n" * 50  # would run to the cap
+        return src.upper()
+
+    engine.replies = [chatter_then_rows]
+    engine.interrupt_after = 12  # a Ctrl-C if any call streams past its first rows
+    text = "line a\nline b\n"
+    result = llm("translate", "--to", "pt", "--lines", "--batch", "2", stdin=text)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "LINE A\nLINE B\n"
+
+
 def test_echoed_batch_is_retried_line_by_line(llm, engine: FakeEngine) -> None:
     def echo_batches(messages: Sequence[Message]) -> str:
         src = source_of(messages)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from llmcli.engine import Engine, GenerationOptions, Stats, join_stream
+from llmcli.engine import Engine, GenerationOptions, Stats
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, WarnFn, call_timings, no_progress, no_warning
 from llmcli.tasks.chunking import BOUNDARIES, chunk_text, split_edges, split_keep
@@ -168,7 +168,7 @@ class Translator:
     def _numbered(self, contents: list[str]) -> list[str] | None:
         """A batch as `[n] line` rows; None unless exactly one good row per number came back."""
         text = "\n".join(f"[{n}] {c}" for n, c in enumerate(contents, 1))
-        reply, stats = self._call(self.lines_template, text)
+        reply, stats = self._call(self.lines_template, text, _numbering_broken(len(contents)))
         found: dict[int, str] = {}
         for row in reply.strip().split("\n"):
             match = _NUMBERED.match(row)
@@ -207,15 +207,29 @@ class Translator:
             )
         return result
 
-    def _call(self, template: Template, text: str) -> tuple[str, Stats]:
+    def _call(
+        self, template: Template, text: str, broken: Callable[[str], bool] | None = None
+    ) -> tuple[str, Stats]:
+        """One model call; `broken(reply so far)`, checked at each line end, stops it early
+        (a batch that has lost its numbering would otherwise run to its token cap)."""
         messages = template.render(self._values(template, text))
         prompt = self.engine.count_prompt_tokens(messages)
         room = self.engine.n_ctx - prompt
         cap = min(room, self.engine.count_tokens(text) * 3 + 24)
         options = replace(self.options, max_tokens=min(cap, self.options.max_tokens or cap))
-        done = join_stream(self.engine.stream(messages, options))
-        self.calls.append(done.stats)
-        return done.text, done.stats
+        parts: list[str] = []
+        start = time.perf_counter()
+        for event in self.engine.stream(messages, options):
+            if isinstance(event, Stats):
+                self.calls.append(event)
+                return "".join(parts), event
+            parts.append(event.text)
+            if broken is not None and "\n" in event.text and broken("".join(parts)):
+                break  # leaving the loop closes the stream: generation stops here
+        # chunks stand in for tokens (one per token at most): close enough for timings
+        stats = Stats(prompt, len(parts), 0.0, time.perf_counter() - start, "stop")
+        self.calls.append(stats)
+        return "".join(parts), stats
 
     def _values(self, template: Template, text: str) -> dict[str, Any]:
         extra = {"target_code": self.target.tag, "source": self.source.name if self.source else ""}
@@ -243,6 +257,26 @@ class Translator:
 
     def timings(self) -> dict[str, Any]:
         return call_timings(self.calls, time.perf_counter() - self.started)
+
+
+def _numbering_broken(expected: int) -> Callable[[str], bool]:
+    """A check for a batch reply so far: has a finished row already ruled it out?"""
+
+    def broken(reply: str) -> bool:
+        seen: set[int] = set()
+        for row in reply.split("\n")[:-1]:  # the last row may still be growing
+            match = _NUMBERED.match(row)
+            if not match:
+                if row.strip():
+                    return True
+                continue
+            n = int(match.group(1))
+            if n in seen or not 1 <= n <= expected:
+                return True
+            seen.add(n)
+        return False
+
+    return broken
 
 
 def _blocks(text: str) -> list[tuple[str, str]]:
