@@ -27,6 +27,8 @@ Languages: ISO codes (pt, pt-BR, por) or names in English or in the language its
 (Portuguese, português). Temperature is 0 by default: the same input gives the same output.
 --lines translates every line on its own; the output has exactly as many lines, blank lines
 kept, and a line the model cannot translate is reported on stderr and kept as it was.
+Prose goes sentence by sentence (small models drop content from long pieces); with a big
+model, --unit paragraph gives it whole paragraphs for context.
 """
 
 HINT = "translate_lines_batch"  # the --lines batch size the model numbered back correctly
