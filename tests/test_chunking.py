@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmcli.tasks.chunking import BOUNDARIES, chunk_text, split_edges, split_keep
+from llmcli.tasks.chunking import BOUNDARIES, chunk_text, sentences, split_edges, split_keep
 from tests.fake_engine import FakeEngine
 
 
@@ -103,3 +103,24 @@ def test_split_keep_keeps_separators_on_the_left() -> None:
 def test_split_edges() -> None:
     assert split_edges("  \nHello there.\n\n") == ("  \n", "Hello there.", "\n\n")
     assert split_edges("   ") == ("   ", "", "")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Dr. Smith met J. R. R. Tolkien in the U.S. in Jan. 1950. He left.",
+            ["Dr. Smith met J. R. R. Tolkien in the U.S. in Jan. 1950. ", "He left."],
+        ),
+        ("Use e.g. this one. Then stop! Why?", ["Use e.g. this one. ", "Then stop! ", "Why?"]),
+        (
+            'He said "go." Then she left!\nNobody.',
+            ['He said "go." ', "Then she left!\n", "Nobody."],
+        ),
+        ("A lower case. word follows", ["A lower case. word follows"]),
+        ("No end at all", ["No end at all"]),
+    ],
+)
+def test_sentences_skip_abbreviations_and_initials(text: str, expected: list[str]) -> None:
+    assert sentences(text) == expected
+    assert "".join(sentences(text)) == text

@@ -44,6 +44,27 @@ def split_keep(text: str, pattern: re.Pattern[str]) -> list[str]:
     return pieces
 
 
+# A full stop that does not end a sentence: an initial (J. R. R.), a title, a Latin or
+# business abbreviation, a month; checked on the piece before a candidate cut.
+_ABBREVIATION = re.compile(
+    r"(?:^|[\s(\[\"'“‘])(?:[A-Za-z]|Mr|Mrs|Ms|Dr|Prof|Sr|Sra|Jr|St|Mt|Ft|Gen|Gov|Sen|Rep|Rev|"
+    r"vs|etc|e\.g|i\.e|cf|al|approx|Inc|Ltd|Co|Corp|No|Nos|Vol|Fig|pp|Jan|Feb|Mar|Apr|Jun|Jul|"
+    r"Aug|Sep|Sept|Oct|Nov|Dec|U\.S|U\.K|U\.N|a\.m|p\.m)\.\s+$"
+)
+
+
+def sentences(text: str) -> list[str]:
+    """Sentence pieces, joined back to `text`: cut at sentence ends, but not after an
+    abbreviation or an initial, nor before a word in lower case ("e.g. this", "Dr. Who")."""
+    out: list[str] = []
+    for piece in split_keep(text, BOUNDARIES[2]):
+        if out and (_ABBREVIATION.search(out[-1]) or piece[:1].islower()):
+            out[-1] += piece
+        else:
+            out.append(piece)
+    return out
+
+
 def chunk_text(text: str, budget: int, tok: Tokenizer) -> list[str]:
     """Pieces of at most `budget` tokens each (as counted alone), cut at natural boundaries."""
     if budget < 1:

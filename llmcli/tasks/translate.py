@@ -18,7 +18,7 @@ from typing import Any
 from llmcli.engine import Engine, GenerationOptions, Stats
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, WarnFn, call_timings, no_progress, no_warning
-from llmcli.tasks.chunking import BOUNDARIES, chunk_text, split_edges, split_keep
+from llmcli.tasks.chunking import BOUNDARIES, chunk_text, sentences, split_edges, split_keep
 from llmcli.tasks.languages import Lang
 
 DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces better
@@ -93,7 +93,7 @@ class Translator:
         """Pieces of one call each (joined they are `text`): sentences or the paragraph,
         anything longer than the context cut at the narrowest boundary that fits."""
         budget = self._unit_budget(self.template)
-        whole = split_keep(text, BOUNDARIES[2]) if self.unit == "sentence" else [text]
+        whole = sentences(text) if self.unit == "sentence" else [text]
         units: list[str] = []
         for piece in whole:
             fits = self.engine.count_tokens(piece) <= budget
