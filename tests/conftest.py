@@ -36,10 +36,12 @@ class Runner:
         self.tmp_path = tmp_path
         self.engine = engine
         self.loaded: list[Path] = []
+        self.params: list[object] = []  # EngineParams of each load
         self.environ: dict[str, str] = {"NO_COLOR": "1", "HF_HUB_OFFLINE": "1"}
 
     def factory(self, params: object) -> FakeEngine:
         self.loaded.append(params.model_path)  # type: ignore[attr-defined]
+        self.params.append(params)
         self.engine.closed = False
         return self.engine
 

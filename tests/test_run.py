@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.fake_engine import FakeEngine
 
 
@@ -166,3 +168,24 @@ def test_template_input_without_a_slot_is_refused_not_dropped(llm, engine: FakeE
     assert result.exit_code == 2
     assert "no variable for this input" in result.stderr
     assert engine.calls == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "hi"],
+        ["summarize"],
+        ["translate", "--to", "pt"],
+        ["sentiment"],
+        ["chat"],
+    ],
+)
+def test_every_model_command_applies_the_shared_flags(
+    llm, bundled_model: Path, command: list[str]
+) -> None:
+    flags = ["-m", str(bundled_model), "--ctx", "300", "--threads", "1", "--gpu-layers", "0"]
+    result = llm(*command, *flags, stdin="Some text.\n")
+    assert result.exit_code == 0, result.stderr
+    params = llm.params[-1]
+    assert params.model_path == bundled_model
+    assert (params.n_ctx, params.threads, params.gpu_layers) == (512, 1, "0")

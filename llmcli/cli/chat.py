@@ -76,17 +76,7 @@ def chat(
     from llmcli.chat.turn import Chat
     from llmcli.prompts import load_template
 
-    flags = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
-    env, settings = setup(
-        ctx,
-        verbose=verbose,
-        debug=debug,
-        model=model,
-        ctx=n_ctx,
-        gpu_layers=gpu_layers,
-        threads=threads,
-        **flags,
-    )
+    env, settings = setup(ctx)
     if session_name and resume:
         raise UsageError("use either --session NAME or --continue, not both")
     store = SessionStore(env.sessions_dir)
@@ -94,6 +84,7 @@ def chat(
     tmpl = load_template(template or "chat", env)
     if not resumed or system is not None or template is not None:
         _apply_template(session, tmpl, params or [], system, resumed)
+    flags = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
     session.settings.update({k: v for k, v in flags.items() if v is not None})
     chat_state = Chat(
         env=env,

@@ -26,13 +26,28 @@ def get_env(ctx: typer.Context) -> Environment:
     return obj
 
 
-def setup(
-    tctx: typer.Context, /, *, verbose: bool = False, debug: bool = False, **flags: Any
-) -> tuple[Environment, Settings]:
-    """Environment plus settings: flags > LLM_* > config.toml > defaults."""
+# command parameter -> Settings field, for the flags a command may declare (options.py)
+_SETTING_FLAGS = {
+    "model": "model",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "max_tokens": "max_tokens",
+    "seed": "seed",
+    "n_ctx": "ctx",
+    "gpu_layers": "gpu_layers",
+    "threads": "threads",
+}
+
+
+def setup(tctx: typer.Context, /) -> tuple[Environment, Settings]:
+    """Environment plus settings: flags > LLM_* > config.toml > defaults. The flags come from
+    the command's own parsed parameters (`tctx.params`), so a command declares --model,
+    --ctx, --verbose... once, in its signature, and never passes them on by hand."""
+    params = tctx.params
     env = get_env(tctx)
-    env.verbose = env.verbose or verbose
-    env.debug = env.debug or debug
+    env.verbose = env.verbose or bool(params.get("verbose"))
+    env.debug = env.debug or bool(params.get("debug"))
+    flags = {field: params[name] for name, field in _SETTING_FLAGS.items() if name in params}
     return env, load_settings(env).merged(**flags)
 
 

@@ -68,7 +68,7 @@ def info(
     """Show versions, the llama.cpp build, GPU support, the default model and where files live."""
     from llmcli.render import emit_json, make_console
 
-    env, settings = setup(ctx, verbose=verbose, debug=debug)
+    env, settings = setup(ctx)
     data = gather(env, settings)
     if json_out:
         emit_json(env, data)

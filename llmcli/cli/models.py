@@ -58,7 +58,7 @@ def pull(
     from llmcli.render import emit_json, make_console
     from llmcli.specs import looks_like_hub_spec, parse_hub_spec
 
-    env, settings = setup(ctx, verbose=verbose, debug=debug)
+    env, settings = setup(ctx)
     target = expand_alias(spec, settings)
     if target.lower() == BUNDLED_NAME:
         make_console(env).print(f"{BUNDLED_NAME} is bundled with llm: nothing to pull")
@@ -97,7 +97,7 @@ def quants(
     from llmcli.render import emit_json, notice
     from llmcli.specs import default_group, group_files, parse_hub_spec, select_group
 
-    env, _ = setup(ctx, verbose=verbose, debug=debug)
+    env, _ = setup(ctx)
     hub_spec = parse_hub_spec(repo)
     if is_offline(env.environ):
         notice(env, "offline (HF_HUB_OFFLINE): showing the cached files only")
@@ -175,7 +175,7 @@ def list_models(
     from llmcli.hub import BUNDLED_NAME, bundled_model_path
     from llmcli.render import emit_json
 
-    env, settings = setup(ctx, verbose=verbose, debug=debug)
+    env, settings = setup(ctx)
     default_path = _default_path(env, settings)
     rows: list[dict[str, Any]] = []
     bundled = bundled_model_path()
@@ -227,7 +227,7 @@ def show(
     from llmcli.hub import resolve_model
     from llmcli.render import emit_json
 
-    env, settings = setup(ctx, verbose=verbose, debug=debug)
+    env, settings = setup(ctx)
     resolved = resolve_model(spec, settings, env, make_progress(env))
     info = read_gguf(resolved.path)
     files = resolved.files or (resolved.path,)
@@ -267,7 +267,7 @@ def rm(
     from llmcli.hub import remove
     from llmcli.render import emit_json, make_console
 
-    env, settings = setup(ctx, verbose=verbose, debug=debug)
+    env, settings = setup(ctx)
     removed, freed = remove(env, spec, settings)
     if json_out:
         emit_json(env, {"removed": [_model_json(m) for m in removed], "freed": freed})
@@ -299,7 +299,7 @@ def default(
     from llmcli.hub import BUNDLED_NAME
     from llmcli.render import make_console
 
-    env, settings = setup(ctx, debug=debug)
+    env, settings = setup(ctx)
     console = make_console(env)
     if unset or spec is None:
         if unset:
@@ -325,7 +325,7 @@ def alias(
     from llmcli.hub import BUNDLED_NAME
     from llmcli.render import make_console
 
-    env, settings = setup(ctx, debug=debug)
+    env, settings = setup(ctx)
     console = make_console(env)
     if name is None:
         for key, value in sorted(settings.aliases.items()):

@@ -52,19 +52,7 @@ def run(
     from llmcli.prompts import load_template, parse_params
     from llmcli.render import emit_json, notice, pump, stats_line, text_sink
 
-    env, settings = setup(
-        ctx,
-        verbose=verbose,
-        debug=debug,
-        model=model,
-        temperature=temperature,
-        top_p=top_p,
-        max_tokens=max_tokens,
-        seed=seed,
-        ctx=n_ctx,
-        gpu_layers=gpu_layers,
-        threads=threads,
-    )
+    env, settings = setup(ctx)
     material = read_inputs(env, files)
     tmpl = load_template(template or "run", env)
     values = parse_params(params or [])

@@ -105,15 +105,7 @@ def sentiment(
     from llmcli.prompts import load_template
     from llmcli.tasks import sentiment as task
 
-    env, settings = setup(
-        ctx,
-        verbose=verbose,
-        debug=debug,
-        model=model,
-        ctx=n_ctx,
-        gpu_layers=gpu_layers,
-        threads=threads,
-    )
+    env, settings = setup(ctx)
     if field is not None and not batch:
         raise UsageError("--field reads JSONL lines: use it with --batch")
     if eval_file is not None and (batch or source is not None):

@@ -86,18 +86,7 @@ def summarize(
     from llmcli.tasks.summarize import answer_tokens
     from llmcli.tasks.summarize import summarize as run_summary
 
-    env, settings = setup(
-        ctx,
-        verbose=verbose,
-        debug=debug,
-        model=model,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        seed=seed,
-        ctx=n_ctx,
-        gpu_layers=gpu_layers,
-        threads=threads,
-    )
+    env, settings = setup(ctx)
     summary_lang = resolve_language(lang, option="--lang") if lang is not None else None
     tmpl = load_template(template or "summarize", env)
     combine = load_template("summarize-combine", env)

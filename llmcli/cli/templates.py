@@ -42,7 +42,7 @@ def list_templates(ctx: typer.Context, json_out: o.Json = False, debug: o.Debug 
     """List every template: name, where it comes from, description."""
     from llmcli.render import emit_json, make_console
 
-    env, _ = setup(ctx, debug=debug)
+    env, _ = setup(ctx)
     rows = [_describe(name, path, origin) for name, (path, origin) in _paths(env).items()]
     if json_out:
         emit_json(env, rows)
@@ -72,7 +72,7 @@ def show(
     from llmcli.prompts import load_template
     from llmcli.render import emit_json, make_console, notice
 
-    env, _ = setup(ctx, debug=debug)
+    env, _ = setup(ctx)
     tmpl = load_template(name, env)
     if json_out:
         emit_json(env, _describe(tmpl.name, tmpl.path, tmpl.origin) | {"source": tmpl.source})
@@ -92,7 +92,7 @@ def path(ctx: typer.Context, json_out: o.Json = False, debug: o.Debug = False) -
     from llmcli.prompts import builtin_dir
     from llmcli.render import emit_json
 
-    env, _ = setup(ctx, debug=debug)
+    env, _ = setup(ctx)
     if json_out:
         emit_json(env, {"user": str(env.templates_dir), "builtin": str(builtin_dir())})
         return

@@ -98,18 +98,7 @@ def translate(
     from llmcli.tasks.languages import resolve_language
     from llmcli.tasks.translate import BATCH, UNITS, Translator
 
-    env, settings = setup(
-        ctx,
-        verbose=verbose,
-        debug=debug,
-        model=model,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        seed=seed,
-        ctx=n_ctx,
-        gpu_layers=gpu_layers,
-        threads=threads,
-    )
+    env, settings = setup(ctx)
     if unit not in UNITS:
         raise UsageError(f"--unit must be one of {', '.join(UNITS)}, got {unit!r}")
     if to is None:
