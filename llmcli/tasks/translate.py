@@ -3,8 +3,9 @@
 The model never sees layout it could lose. Blank lines, indentation and list/quote/heading
 markers are taken off before a call and put back after it; fenced code is not translated.
 Prose goes sentence by sentence by default (`unit="paragraph"`: whole paragraphs, cut at
-sentence ends only when longer than the context); line-shaped text goes line by line, several numbered lines per call, checked, and
-split and retried when the count comes back wrong. Output is yielded as each piece is done.
+sentence ends only when longer than the context); line-shaped text goes line by line,
+several numbered lines per call, checked, and split and retried when the count comes back
+wrong. Output is yielded as each piece is done.
 """
 
 from __future__ import annotations
@@ -168,19 +169,14 @@ class Translator:
     def _numbered(self, contents: list[str]) -> list[str] | None:
         """A batch as `[n] line` rows; None unless exactly one good row per number came back."""
         text = "\n".join(f"[{n}] {c}" for n, c in enumerate(contents, 1))
-        reply, stats = self._call(self.lines_template, text, _numbering_broken(len(contents)))
-        found: dict[int, str] = {}
-        for row in reply.strip().split("\n"):
-            match = _NUMBERED.match(row)
-            if not match:
-                if row.strip():
-                    return None  # chatter or a wrapped line: cannot trust the alignment
-                continue
-            n, line = int(match.group(1)), match.group(2).strip()
-            if n in found or not 1 <= n <= len(contents) or not line:
-                return None
-            found[n] = line
-        if len(found) != len(contents) or stats.finish_reason == "length":
+        expected = len(contents)
+
+        def broken(so_far: str) -> bool:  # judged on the finished rows only
+            return _numbered_rows(so_far.rpartition("\n")[0], expected) is None
+
+        reply, stats = self._call(self.lines_template, text, broken)
+        found = _numbered_rows(reply.strip(), expected)
+        if found is None or len(found) != expected or stats.finish_reason == "length":
             return None
         copied = sum(_echoed(found[n], c) for n, c in enumerate(contents, 1))
         if copied * 2 > len(contents):  # small models echo numbered lists back untranslated
@@ -259,24 +255,21 @@ class Translator:
         return call_timings(self.calls, time.perf_counter() - self.started)
 
 
-def _numbering_broken(expected: int) -> Callable[[str], bool]:
-    """A check for a batch reply so far: has a finished row already ruled it out?"""
-
-    def broken(reply: str) -> bool:
-        seen: set[int] = set()
-        for row in reply.split("\n")[:-1]:  # the last row may still be growing
-            match = _NUMBERED.match(row)
-            if not match:
-                if row.strip():
-                    return True
-                continue
-            n = int(match.group(1))
-            if n in seen or not 1 <= n <= expected:
-                return True
-            seen.add(n)
-        return False
-
-    return broken
+def _numbered_rows(reply: str, expected: int) -> dict[int, str] | None:
+    """`[n] text` rows by number; None when a row is something else (chatter, a wrapped
+    line: the alignment cannot be trusted), repeats a number, is out of range or empty."""
+    found: dict[int, str] = {}
+    for row in reply.split("\n"):
+        match = _NUMBERED.match(row)
+        if not match:
+            if row.strip():
+                return None
+            continue
+        n, line = int(match.group(1)), match.group(2).strip()
+        if n in found or not 1 <= n <= expected or not line:
+            return None
+        found[n] = line
+    return found
 
 
 def _blocks(text: str) -> list[tuple[str, str]]:
