@@ -22,9 +22,7 @@ def run() -> str:
             return "\n".join([*heading, "Skipped: `llm summarize` does not exist yet."])
         rows = []
         base: Sample | None = None
-        counter = _token_counter()
-        for factor in FACTORS:
-            text = _text(N_CTX * factor, counter)
+        for factor, text in _texts().items():
             sample = _summarize(text, env)
             if sample.returncode != 0:
                 tail = sample.stderr.strip().splitlines()[-1:] or ["?"]
@@ -78,12 +76,16 @@ def _info(sample: Sample) -> dict[str, Any]:
     return flat
 
 
-def _token_counter() -> Any:
-    """The bundled model's tokenizer, through the engine (its log handling keeps stderr quiet)."""
+def _texts() -> dict[int, str]:
+    """The input for each factor, sized on the bundled model's tokenizer (loaded through the
+    engine, whose log handling keeps stderr quiet, and closed before anything is timed)."""
     from llmcli.engine import EngineParams, LlamaEngine
 
     engine = LlamaEngine.load(EngineParams(model_path(), n_ctx=512, threads=1))
-    return engine.count_tokens
+    try:
+        return {factor: _text(N_CTX * factor, engine.count_tokens) for factor in FACTORS}
+    finally:
+        engine.close()
 
 
 def _text(n_tokens: int, count: Any) -> str:
