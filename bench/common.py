@@ -147,7 +147,7 @@ def llm_env(**extra: str) -> Iterator[dict[str, str]]:
 
 
 def model_path() -> Path:
-    from llmcli.hub import bundled_model_path
+    from llmcli.models import bundled_model_path
 
     path = bundled_model_path()
     if path is None:
@@ -157,7 +157,7 @@ def model_path() -> Path:
 
 def threads() -> int:
     """The thread count `llm` uses by default; the baselines use the same."""
-    from llmcli.engine import default_threads
+    from llmcli.engine.llama import default_threads
 
     return default_threads()
 

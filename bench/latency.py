@@ -66,14 +66,14 @@ def run() -> str:
             "",
             table(["command", "wall ms", "ratio to script", "peak RSS MiB"], rows),
             "",
-            f"Reading and checking the GGUF header (`llmcli.gguf.read_gguf`, in-process, median "
+            f"Reading and checking the GGUF header (`llmcli.engine.gguf.read_gguf`, in-process, median "
             f"of 5) takes {gguf_ms:.0f} ms of that.",
         ]
     )
 
 
 def _read_gguf_ms() -> float:
-    from llmcli.gguf import read_gguf
+    from llmcli.engine.gguf import read_gguf
 
     times = []
     for _ in range(5):

@@ -166,7 +166,7 @@ def _prefix_tokens(env: dict[str, str]) -> int:
     """Tokens in the most recently used cache entry (the header says how many)."""
     import struct
 
-    from llmcli.kvcache import MAGIC
+    from llmcli.engine.kvcache import MAGIC
 
     entries = sorted(Path(env["LLM_CACHE_DIR"]).glob("kv/*.kv"), key=lambda p: p.stat().st_mtime)
     if not entries:

@@ -17,8 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from llmcli.chatformat import Message
-from llmcli.engine import Chunk, EngineParams, GenerationOptions, LlamaEngine, StopFilter
+from llmcli.engine import Chunk, EngineParams, GenerationOptions, Message
+from llmcli.engine.llama import LlamaEngine
+from llmcli.engine.stopfilter import StopFilter
 
 MULTIBYTE = "東京の夜は静かだ。🌊🐚 La mer, déjà vue. Море спокойное. 海は広いな大きいな。🎐 "
 

@@ -114,17 +114,17 @@ def _read(name: str) -> str:
 
 
 def _load_engine() -> Any:
-    from llmcli.engine import EngineParams, LlamaEngine
+    from llmcli.engine import EngineParams
+    from llmcli.engine.llama import LlamaEngine
 
     return LlamaEngine.load(EngineParams(model_path(), n_ctx=4096, threads=threads()))
 
 
 def _plain(engine: Any, prompt: str, max_tokens: int) -> str:
-    from llmcli.chatformat import Message
-    from llmcli.engine import GenerationOptions
+    from llmcli.engine import GenerationOptions, Message, generate
 
     options = GenerationOptions(temperature=0.0, max_tokens=max_tokens)
-    return str(engine.generate([Message("user", prompt)], options).text).strip()
+    return str(generate(engine, [Message("user", prompt)], options).text).strip()
 
 
 def _summaries(

@@ -79,7 +79,8 @@ def _info(sample: Sample) -> dict[str, Any]:
 def _texts() -> dict[int, str]:
     """The input for each factor, sized on the bundled model's tokenizer (loaded through the
     engine, whose log handling keeps stderr quiet, and closed before anything is timed)."""
-    from llmcli.engine import EngineParams, LlamaEngine
+    from llmcli.engine import EngineParams
+    from llmcli.engine.llama import LlamaEngine
 
     engine = LlamaEngine.load(EngineParams(model_path(), n_ctx=512, threads=1))
     try:

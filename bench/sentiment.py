@@ -79,9 +79,9 @@ def _generative(texts: list[str], env: dict[str, str]) -> tuple[list[str], float
 
 def generative_child() -> None:
     """Greedy generation of a short answer per stdin line; prints the label it names."""
-    from llmcli.chatformat import Message
-    from llmcli.engine import EngineParams, GenerationOptions, LlamaEngine
-    from llmcli.hub import bundled_model_path
+    from llmcli.engine import EngineParams, GenerationOptions, Message, generate
+    from llmcli.engine.llama import LlamaEngine
+    from llmcli.models import bundled_model_path
 
     path = bundled_model_path()
     assert path is not None
@@ -91,7 +91,7 @@ def generative_child() -> None:
     try:
         for line in sys.stdin.read().splitlines():
             prompt = GENERATIVE_PROMPT.format(text=line)
-            reply = engine.generate([Message("user", prompt)], options).text
+            reply = generate(engine, [Message("user", prompt)], options).text
             print(parse_answer(reply), flush=True)
     finally:
         engine.close()

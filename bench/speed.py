@@ -65,9 +65,9 @@ def run() -> str:
 
 def _prompt_files(tmp: Path) -> dict[str, Path]:
     """Raw-loop prompts: the same chat-formatted text `llm run` builds for the model."""
-    from llmcli.chatformat import Message
-    from llmcli.engine import render_messages
-    from llmcli.gguf import read_gguf
+    from llmcli.engine import Message
+    from llmcli.engine.chatformat import render_messages
+    from llmcli.engine.gguf import read_gguf
 
     info = read_gguf(model_path())
     template = info.chat_template or ""

@@ -30,7 +30,8 @@ def main() -> None:
     parser.add_argument("--unit", choices=("sentence", "paragraph"), default="sentence")
     parser.add_argument("--paragraphs", type=int, default=0, help="join N lines per paragraph")
     args = parser.parse_args()
-    from llmcli.engine import EngineParams, LlamaEngine
+    from llmcli.engine import EngineParams
+    from llmcli.engine.llama import LlamaEngine
 
     english = _read("translate_dev.en").splitlines()
     reference = _read("translate_dev.pt").splitlines()

@@ -22,7 +22,7 @@ APP_NAME = "llmcli"
 
 
 def _default_engine_factory(params: EngineParams) -> Engine:
-    from llmcli.engine import LlamaEngine
+    from llmcli.engine.llama import LlamaEngine
 
     return LlamaEngine.load(params)
 

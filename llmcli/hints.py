@@ -37,7 +37,7 @@ def save_hint(cache_dir: Path | None, model: Path, name: str, value: int) -> Non
 
 
 def _key(model: Path) -> str:
-    from llmcli.kvcache import model_identity
+    from llmcli.engine.kvcache import model_identity
 
     try:
         return model_identity(model)

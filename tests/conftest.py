@@ -84,7 +84,7 @@ def llm(tmp_path: Path, engine: FakeEngine) -> Iterator[Runner]:
 
 @pytest.fixture
 def bundled_model() -> Path:
-    from llmcli.hub import bundled_model_path
+    from llmcli.models import bundled_model_path
 
     path = bundled_model_path()
     if path is None:

@@ -7,8 +7,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmcli.chatformat import Message
-from llmcli.engine import Chunk, Completion, GenerationOptions, Stats, StreamEvent, join_stream
+from llmcli.engine import (
+    Chunk,
+    Completion,
+    GenerationOptions,
+    Message,
+    Stats,
+    StreamEvent,
+    join_stream,
+)
 
 _WORD = re.compile(r"\s*\S+|\s+")
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from llmcli.chatformat import Message
+from llmcli.engine import Message
 from tests.fake_engine import FakeEngine
 
 

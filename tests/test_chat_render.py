@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmcli.render import _tail_source
+from llmcli.output.stream import _tail_source
 
 
 def test_short_text_is_rendered_whole() -> None:

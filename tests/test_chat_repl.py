@@ -9,7 +9,7 @@ from prompt_toolkit.application import create_app_session
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from llmcli.chatformat import Message
+from llmcli.engine import Message
 from tests.conftest import Result, Runner
 from tests.fake_engine import FakeEngine
 

@@ -9,7 +9,7 @@ import pytest
 
 from llmcli.chat.session import Session, SessionError
 from llmcli.chat.store import SessionStore, check_name
-from llmcli.chatformat import Message
+from llmcli.engine import Message
 from llmcli.errors import ContextOverflowError, ExitCode, UsageError
 from tests.fake_engine import FakeEngine
 

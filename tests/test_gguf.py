@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from llmcli.engine.gguf import read_gguf
 from llmcli.errors import ModelLoadError
-from llmcli.gguf import read_gguf
 
 
 def _gguf(kv: dict[str, str], version: int = 3) -> bytes:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from llmcli.cli.progress import PlainProgress
 from llmcli.env import Environment
+from llmcli.output.progress import PlainProgress
 from tests.conftest import Runner
 from tests.hub_server import gguf_bytes
 
@@ -222,9 +222,9 @@ def test_without_a_progress_reporter_nothing_is_pulled(cache: Path, tmp_path: Pa
     """`llm info` and other lookups resolve without a reporter: no silent download."""
     from llmcli.config import Settings
     from llmcli.errors import ModelNotFoundError
-    from llmcli.hub import resolve_model
+    from llmcli.models import ModelStore
 
     env = Environment(environ={"HF_HOME": str(cache.parent)}, config_dir=tmp_path / "c")
     with pytest.raises(ModelNotFoundError, match="not downloaded") as info:
-        resolve_model(None, Settings(model="other/repo:Q4_0"), env)
+        ModelStore.from_env(env, Settings(model="other/repo:Q4_0")).resolve(None)
     assert info.value.hint == "llm models pull other/repo:Q4_0"

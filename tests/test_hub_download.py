@@ -10,9 +10,9 @@ import pytest
 from huggingface_hub import errors as hf
 from huggingface_hub.utils._xet_progress_reporting import XetDownloadProgressReporter
 
-from llmcli.download import _bar_class, hub_errors
 from llmcli.env import Environment
 from llmcli.errors import DownloadError, ExitCode, LlmError, ModelNotFoundError
+from llmcli.models.hub import HubClient, _bar_class, hub_errors
 
 
 class Recorder:
@@ -82,7 +82,7 @@ def _http_error(cls: type[hf.HfHubHTTPError], status: int) -> hf.HfHubHTTPError:
 )
 def test_library_errors_become_one_line(exc: Exception, code: int, text: str) -> None:
     env = Environment(environ={"HF_ENDPOINT": "http://mirror/"})
-    with pytest.raises(LlmError) as info, hub_errors(env, "o/r", "v2"):
+    with pytest.raises(LlmError) as info, hub_errors(HubClient.from_env(env).endpoint, "o/r", "v2"):
         raise exc
     assert info.value.exit_code == code
     assert text in info.value.message and "\n" not in info.value.message
@@ -90,8 +90,14 @@ def test_library_errors_become_one_line(exc: Exception, code: int, text: str) ->
 
 def test_interrupts_and_our_errors_pass_through() -> None:
     env = Environment(environ={})
-    with pytest.raises(KeyboardInterrupt), hub_errors(env, "o/r", "main"):
+    with (
+        pytest.raises(KeyboardInterrupt),
+        hub_errors(HubClient.from_env(env).endpoint, "o/r", "main"),
+    ):
         raise KeyboardInterrupt
-    with pytest.raises(ModelNotFoundError), hub_errors(env, "o/r", "main"):
+    with (
+        pytest.raises(ModelNotFoundError),
+        hub_errors(HubClient.from_env(env).endpoint, "o/r", "main"),
+    ):
         raise ModelNotFoundError("x")
     assert DownloadError("x").exit_code == ExitCode.ERROR

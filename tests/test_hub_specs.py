@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmcli.errors import ModelNotFoundError
-from llmcli.specs import (
+from llmcli.models.specs import (
     HubSpec,
     RepoFile,
     default_group,

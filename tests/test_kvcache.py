@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llmcli.kvcache import (
+from llmcli.engine.kvcache import (
     MAGIC,
     SUFFIX,
     KVStore,

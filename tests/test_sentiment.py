@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llmcli.chatformat import Message
+from llmcli.engine import Message
 from tests.fake_engine import FakeEngine
 
 
@@ -264,16 +264,16 @@ def test_progress_bar_goes_to_a_terminal_stderr_only(llm, monkeypatch) -> None:
     import io
 
     monkeypatch.setenv("TERM", "xterm")  # Rich draws no live bar on a dumb terminal
-    from llmcli.cli.sentiment_output import progress_bar
+    from llmcli.output.progress import TaskProgress
     from llmcli.tasks import Progress
 
     env = llm.make_env()
     env.stderr_isatty = True
-    with progress_bar(env, "classifying", enabled=True) as update:
+    with TaskProgress(env, bar=True, unit="") as update:
         update(Progress("classifying", 1, 2))
     assert "classifying" in env.stderr.getvalue() and env.stdout.getvalue() == ""
     quiet = llm.make_env()
     quiet.stderr = io.StringIO()
-    with progress_bar(quiet, "classifying", enabled=True) as update:
+    with TaskProgress(quiet, bar=True, unit="") as update:
         update(Progress("classifying", 1, 2))
     assert quiet.stderr.getvalue() == ""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llmcli.chatformat import Message
+from llmcli.engine import Message
 from llmcli.errors import InputError, TemplateError, UsageError
 from llmcli.prompts import parse_template
 from llmcli.tasks.sentiment import (

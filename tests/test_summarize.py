@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llmcli.chatformat import Message
-from llmcli.engine import GenerationOptions
+from llmcli.engine import GenerationOptions, Message
 from llmcli.env import Environment
 from llmcli.prompts import load_template
 from llmcli.tasks import Progress

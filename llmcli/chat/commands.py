@@ -250,7 +250,7 @@ def _set(chat: Chat, arg: str, out: Output) -> Action:
 
 @command("stats", "/stats", "show the last reply's stats, and toggle them after each reply")
 def _stats(chat: Chat, arg: str, out: Output) -> Action:
-    from llmcli.render import stats_line
+    from llmcli.output import stats_line
 
     chat.show_stats = not chat.show_stats
     if chat.last_stats is not None:

@@ -13,7 +13,8 @@ from typing import IO, TYPE_CHECKING, Any
 from llmcli.chat.commands import COMMANDS, SETTING_KEYS, is_command, preview, run_command
 from llmcli.chat.turn import Chat
 from llmcli.errors import LlmError
-from llmcli.render import error_line, make_console, stats_line, text_sink
+from llmcli.output import error_line, make_console, stats_line
+from llmcli.output.stream import text_sink
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from llmcli.chatformat import Message
+from llmcli.engine import Message
 from llmcli.errors import ContextOverflowError, LlmError
 
 FORMAT = "llmcli.chat/1"

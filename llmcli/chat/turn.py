@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llmcli.chat.session import Fit, Session
 from llmcli.chat.store import SessionStore
-from llmcli.config import Settings
 from llmcli.env import Environment
 from llmcli.errors import LlmError
 
 if TYPE_CHECKING:
-    from llmcli.cli.common import LoadedModel
     from llmcli.engine import GenerationOptions, Stats
-    from llmcli.render import TextSink
+    from llmcli.models import ResolvedModel
+    from llmcli.output.stream import TextSink
+    from llmcli.runtime import LoadedModel, ModelLoader
 
 Notify = Callable[[str], None]
 
@@ -38,7 +37,7 @@ class Chat:
     """A session, the model it talks to, and the options of its replies."""
 
     env: Environment
-    settings: Settings
+    loader: ModelLoader
     session: Session
     store: SessionStore
     base_options: GenerationOptions
@@ -46,7 +45,7 @@ class Chat:
     show_stats: bool = False
     last_stats: Stats | None = None
     _model: LoadedModel | None = None
-    _stack: ExitStack = field(default_factory=ExitStack)
+    _resolved: ResolvedModel | None = None
 
     # -- the model --------------------------------------------------------------------------
 
@@ -56,31 +55,31 @@ class Chat:
         return self._model
 
     def open(self, spec: str | None) -> LoadedModel:
-        from llmcli.cli.common import open_model
+        return self._load(self.loader.resolve(spec))
 
-        stack = ExitStack()
-        self._model = stack.enter_context(open_model(self.env, self.settings, spec))
-        self._stack = stack
+    def _load(self, resolved: ResolvedModel) -> LoadedModel:
+        self._model = self.loader.load(resolved)
+        self._resolved = resolved
         self.session.model = self._model.spec
         return self._model
 
     def switch_model(self, spec: str) -> LoadedModel:
-        """Resolve (pulling it if needed; a typo keeps the current model), then swap;
+        """Resolve once (pulling it if needed; a typo keeps the current model), then swap;
         reload the old model on failure."""
-        from llmcli.cli.progress import make_progress
-        from llmcli.hub import resolve_model
-
-        resolve_model(spec, self.settings, self.env, make_progress(self.env))
-        previous = self.model.spec
+        resolved = self.loader.resolve(spec)
+        previous = self._resolved
         self.close()
         try:
-            return self.open(spec)
+            return self._load(resolved)
         except LlmError:
-            self.open(previous)
+            if previous is not None:
+                self._load(previous)
             raise
 
     def close(self) -> None:
-        self._stack.close()
+        model, self._model = self._model, None
+        if model is not None:
+            model.engine.close()
 
     # -- options ----------------------------------------------------------------------------
 
@@ -94,7 +93,8 @@ class Chat:
 
         Ctrl-C stops the reply; the text so far is kept in the history like a finished one.
         """
-        from llmcli.engine import Chunk, answer_reserve
+        from llmcli.engine import answer_reserve
+        from llmcli.output.stream import feed
 
         engine = self.model.engine
         options = self.options()
@@ -106,12 +106,7 @@ class Chat:
         interrupted = False
         events = engine.stream(fit.prompt, options)
         try:
-            for event in events:
-                if isinstance(event, Chunk):
-                    parts.append(event.text)
-                    sink.write(event.text)
-                else:
-                    stats = event
+            stats = feed(events, sink, parts)
         except KeyboardInterrupt:
             interrupted = True
         finally:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from llmcli.cli import options as o
-from llmcli.cli.common import generation_options, setup
+from llmcli.cli.context import model_loader, setup
+from llmcli.cli.options import RunFlags
 from llmcli.env import Environment
 from llmcli.errors import Interrupted, UsageError
 
@@ -48,35 +49,27 @@ Continue = Annotated[
 ]
 ShowStats = Annotated[bool, typer.Option("--stats", help="Tokens and speed under each reply.")]
 
-_FLAG_SETTINGS = ("temperature", "top_p", "max_tokens", "seed")
 
-
+@o.shared(o.MODEL, o.SAMPLING, o.RUNTIME, o.VERBOSE, o.DEBUG)
 def chat(
     ctx: typer.Context,
-    model: o.Model = None,
     system: o.System = None,
     template: o.TemplateName = None,
     params: o.Params = None,
     session_name: SessionName = None,
     resume: Continue = False,
     stats: ShowStats = False,
-    temperature: o.Temperature = None,
-    top_p: o.TopP = None,
-    max_tokens: o.MaxTokens = None,
-    seed: o.Seed = None,
-    n_ctx: o.Ctx = None,
-    gpu_layers: o.GpuLayers = None,
-    threads: o.Threads = None,
-    verbose: o.Verbose = False,
-    debug: o.Debug = False,
+    *,
+    flags: RunFlags,
 ) -> None:
     """Chat with a model in the terminal. With stdin not a terminal, each non-empty line is
     one turn and the replies are printed with a blank line between them."""
     from llmcli.chat.store import SessionStore
     from llmcli.chat.turn import Chat
     from llmcli.prompts import load_template
+    from llmcli.runtime import generation_options
 
-    env, settings = setup(ctx)
+    env, settings = setup(ctx, flags)
     if session_name and resume:
         raise UsageError("use either --session NAME or --continue, not both")
     store = SessionStore(env.sessions_dir)
@@ -84,11 +77,11 @@ def chat(
     tmpl = load_template(template or "chat", env)
     if not resumed or system is not None or template is not None:
         _apply_template(session, tmpl, params or [], system, resumed)
-    flags = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
-    session.settings.update({k: v for k, v in flags.items() if v is not None})
+    sampling = vars(flags.sampling)  # given flags override the session's /set values
+    session.settings.update({k: v for k, v in sampling.items() if v is not None})
     chat_state = Chat(
         env=env,
-        settings=settings,
+        loader=model_loader(env, settings),
         session=session,
         store=store,
         base_options=generation_options(tmpl.settings, settings),
@@ -96,7 +89,7 @@ def chat(
         show_stats=stats,
     )
     try:
-        chat_state.open(model or session.model)
+        chat_state.open(flags.model or session.model)
         if env.stdin_isatty:
             from llmcli.chat.repl import run_repl
 
@@ -113,7 +106,7 @@ def _pick_session(
     """(session, resumed): the latest, a named one (created if absent), or a new one."""
     from llmcli.chat.commands import exchanges
     from llmcli.chat.session import Session
-    from llmcli.render import notice
+    from llmcli.output import notice
 
     if resume:
         session = store.latest()
@@ -147,7 +140,8 @@ def _apply_template(
 
 def _scripted(chat: Chat) -> None:
     """Each non-empty stdin line is a turn; replies go out plain, a blank line apart."""
-    from llmcli.render import notice, stats_line, text_sink
+    from llmcli.output import notice, stats_line
+    from llmcli.output.stream import text_sink
 
     env = chat.env
     first = True
@@ -166,15 +160,14 @@ def _scripted(chat: Chat) -> None:
 
 
 def _lines(env: Environment) -> Iterator[str]:
-    """stdin line by line (a slow writer gets answers as it goes), checked as UTF-8 text."""
-    from llmcli.cli.common import decode_input
+    """stdin line by line, checked as UTF-8 text: a bad line stops the chat."""
+    from llmcli.errors import InputError
+    from llmcli.inputs import stdin_lines
 
-    buffer = getattr(env.stdin, "buffer", None)
-    if buffer is None:
-        yield from env.stdin
-        return
-    for number, raw in enumerate(buffer, 1):
-        yield decode_input(raw, f"stdin line {number}")
+    for line in stdin_lines(env, "stdin line"):
+        if isinstance(line, InputError):
+            raise line
+        yield line
 
 
 def register(app: typer.Typer) -> None:

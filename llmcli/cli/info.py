@@ -8,7 +8,8 @@ from typing import Any
 import typer
 
 from llmcli.cli import options as o
-from llmcli.cli.common import setup
+from llmcli.cli.context import setup
+from llmcli.cli.options import RunFlags
 from llmcli.config import Settings
 from llmcli.env import Environment
 
@@ -22,55 +23,40 @@ Examples:
 
 
 def gather(env: Environment, settings: Settings) -> dict[str, Any]:
-    import llama_cpp
-
     from llmcli import __version__
+    from llmcli.engine.llama import backend_info
     from llmcli.errors import LlmError
-    from llmcli.hub import resolve_model
+    from llmcli.models import ModelStore
 
+    store = ModelStore.from_env(env, settings)
     try:
-        resolved = resolve_model(None, settings, env)
+        resolved = store.resolve(None)
         default: dict[str, Any] = {"spec": resolved.spec, "path": str(resolved.path)}
     except LlmError as exc:
         default = {"spec": settings.model, "error": exc.message}
-    system_info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
     return {
         "llmcli": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "llama_cpp_python": llama_cpp.__version__,
-        "llama_cpp_system_info": system_info.strip(),
-        "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
+        **backend_info(),
         "default_model": default,
         "config_file": str(env.config_path),
         "config_dir": str(env.config_dir),
         "data_dir": str(env.data_dir),
         "cache_dir": str(env.cache_dir),
         "templates_dir": str(env.templates_dir),
-        "hf_cache": _hf_cache(env),
+        "hf_cache": str(store.cache.root),
     }
 
 
-def _hf_cache(env: Environment) -> str:
-    import os
-
-    if env.environ.get("HF_HUB_CACHE"):
-        return env.environ["HF_HUB_CACHE"]
-    home = env.environ.get("HF_HOME") or os.path.join(
-        env.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
-    )
-    return os.path.join(home, "hub")
-
-
-def info(
-    ctx: typer.Context, json_out: o.Json = False, verbose: o.Verbose = False, debug: o.Debug = False
-) -> None:
+@o.shared(o.JSON, o.VERBOSE, o.DEBUG)
+def info(ctx: typer.Context, *, flags: RunFlags) -> None:
     """Show versions, the llama.cpp build, GPU support, the default model and where files live."""
-    from llmcli.render import emit_json, make_console
+    from llmcli.output import emit_json, make_console
 
-    env, settings = setup(ctx)
+    env, settings = setup(ctx, flags)
     data = gather(env, settings)
-    if json_out:
+    if flags.json:
         emit_json(env, data)
         return
     from rich.table import Table

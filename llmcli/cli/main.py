@@ -53,7 +53,7 @@ def _invoke(args: list[str], env: Environment) -> int:
 
 
 def _fail(env: Environment, message: str, hint: str | None, code: int) -> int:
-    from llmcli.render import error_line
+    from llmcli.output import error_line
 
     if env.debug:
         traceback.print_exc(file=env.stderr)

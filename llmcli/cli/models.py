@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from llmcli.cli import options as o
-from llmcli.cli.common import setup
+from llmcli.cli.context import setup
+from llmcli.cli.options import RunFlags
 from llmcli.env import Environment
+from llmcli.output import human_count, human_size, table
 
 if TYPE_CHECKING:
-    from llmcli.config import Settings
-    from llmcli.hfcache import CachedModel
-    from llmcli.specs import QuantGroup
+    from llmcli.models import ModelStore
+    from llmcli.models.cache import CachedModel
+    from llmcli.models.specs import QuantGroup
 
 HELP = """\
 Get models from the Hugging Face Hub and manage the ones on this machine.
@@ -31,50 +33,37 @@ Spec = Annotated[
 Revision = Annotated[
     str, typer.Option("--revision", help="Branch, tag or commit on the Hub.", show_default=True)
 ]
-HubVerbose = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Show huggingface_hub's log (retries).")
-]
 _ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-HEADROOM = 512 * 1024**2  # context and runtime buffers on top of the weights
 
 
 def _ex(*lines: str) -> str:
     return "Examples:\n\n" + "\n\n".join(f"  {line}" for line in lines) + "\n"
 
 
-def pull(
-    ctx: typer.Context,
-    spec: Spec,
-    revision: Revision = "main",
-    json_out: o.Json = False,
-    verbose: HubVerbose = False,
-    debug: o.Debug = False,
-) -> None:
+@o.shared(o.JSON, o.HUB_VERBOSE, o.DEBUG)
+def pull(ctx: typer.Context, spec: Spec, revision: Revision = "main", *, flags: RunFlags) -> None:
     """Download a model into the Hugging Face cache (or check that it is up to date)."""
-    from llmcli.cli.progress import human_size, make_progress
     from llmcli.errors import ModelNotFoundError
-    from llmcli.hfcache import is_offline
-    from llmcli.hub import BUNDLED_NAME, expand_alias, pull_model
-    from llmcli.render import emit_json, make_console
-    from llmcli.specs import looks_like_hub_spec, parse_hub_spec
+    from llmcli.models import BUNDLED_NAME
+    from llmcli.models.specs import looks_like_hub_spec, parse_hub_spec
+    from llmcli.output import emit_json, make_console
+    from llmcli.output.progress import make_progress
 
-    env, settings = setup(ctx)
-    target = expand_alias(spec, settings)
+    env, store = _store(ctx, flags)
+    target = store.expand(spec)
     if target.lower() == BUNDLED_NAME:
         make_console(env).print(f"{BUNDLED_NAME} is bundled with llm: nothing to pull")
         return
     if not looks_like_hub_spec(target):
         raise ModelNotFoundError(f"{spec!r} is not a Hub model spec", hint="use owner/repo[:QUANT]")
-    result = pull_model(env, parse_hub_spec(target), make_progress(env), revision)
+    result = store.pull(parse_hub_spec(target), make_progress(env), revision)
     model = result.model
-    if json_out:
+    if flags.json:
         emit_json(
             env, {**_model_json(model), "revision": revision, "downloaded": result.downloaded}
         )
         return
-    verb = (
-        "pulled" if result.downloaded else "cached:" if is_offline(env.environ) else "up to date:"
-    )
+    verb = "pulled" if result.downloaded else "cached:" if store.cache.offline else "up to date:"
     make_console(env).print(
         f"{verb} {model.spec} ({human_size(result.size)})\n{model.paths[0]}",
         highlight=False,
@@ -82,44 +71,35 @@ def pull(
     )
 
 
+@o.shared(o.JSON, o.HUB_VERBOSE, o.DEBUG)
 def quants(
     ctx: typer.Context,
     repo: Annotated[str, typer.Argument(help="owner/repo on the Hub.", show_default=False)],
     revision: Revision = "main",
-    json_out: o.Json = False,
-    verbose: HubVerbose = False,
-    debug: o.Debug = False,
+    *,
+    flags: RunFlags,
 ) -> None:
     """List a repo's GGUF files by quant: size, the default pick, whether it fits in memory."""
-    from llmcli.download import list_repo
-    from llmcli.errors import ModelNotFoundError
-    from llmcli.hfcache import cached_models, hub_cache_dir, is_offline
-    from llmcli.render import emit_json, notice
-    from llmcli.specs import default_group, group_files, parse_hub_spec, select_group
+    from llmcli.models.specs import default_group, parse_hub_spec, select_group
+    from llmcli.output import emit_json
 
-    env, _ = setup(ctx)
+    env, store = _store(ctx, flags)
     hub_spec = parse_hub_spec(repo)
-    if is_offline(env.environ):
-        notice(env, "offline (HF_HUB_OFFLINE): showing the cached files only")
-        groups = [m.group for m in cached_models(hub_cache_dir(env.environ), hub_spec.repo)]
-        if not groups:
-            raise ModelNotFoundError(f"{hub_spec.repo} is not cached and HF_HUB_OFFLINE is set")
-    else:
-        groups = group_files(list_repo(env, hub_spec.repo, revision)[1])
+    groups = _repo_groups(env, store, hub_spec.repo, revision)
     if not groups:
         select_group(groups, hub_spec)  # raises: no GGUF files in the repo
     best = default_group(groups)
     rows = [_quant_row(g, g is best) for g in groups]
-    if json_out:
+    if flags.json:
         emit_json(env, {"repo": hub_spec.repo, "revision": revision, "quants": rows})
         return
-    _table(
+    table(
         env,
         ["quant", "size", "files", "default", "fits in memory", "file"],
         [
             [
                 r["quant"],
-                _size(r["size"]),
+                human_size(r["size"]),
                 str(len(r["files"])),
                 "*" if r["default"] else "",
                 r["fits"],
@@ -130,7 +110,32 @@ def quants(
     )
 
 
+def _repo_groups(env: Environment, store: ModelStore, repo: str, revision: str) -> list[QuantGroup]:
+    """The repo's models by quant: from the Hub, or offline from the cache only."""
+    from llmcli.errors import ModelNotFoundError
+    from llmcli.models.specs import group_files
+    from llmcli.output import notice
+
+    if not store.cache.offline:
+        return group_files(store.hub.list_repo(repo, revision)[1])
+    notice(env, "offline (HF_HUB_OFFLINE): showing the cached files only")
+    groups = [m.group for m in store.cache.models(repo)]
+    if not groups:
+        raise ModelNotFoundError(f"{repo} is not cached and HF_HUB_OFFLINE is set")
+    return groups
+
+
+def _store(ctx: typer.Context, flags: RunFlags) -> tuple[Environment, ModelStore]:
+    """The Environment and the one ModelStore of this command."""
+    from llmcli.models import ModelStore
+
+    env, settings = setup(ctx, flags)
+    return env, ModelStore.from_env(env, settings)
+
+
 def _quant_row(group: QuantGroup, is_default: bool) -> dict[str, Any]:
+    from llmcli.models.fit import fits_memory
+
     return {
         "quant": group.quant,
         "size": group.size,
@@ -140,59 +145,30 @@ def _quant_row(group: QuantGroup, is_default: bool) -> dict[str, Any]:
     }
 
 
-def fits_memory(size: int) -> str:
-    """'yes' within free memory, 'tight' within total memory, else 'no'."""
-    total, available = _memory()
-    need = size + HEADROOM
-    if not total:
-        return "unknown"
-    return "yes" if need <= available else "tight" if need <= total else "no"
-
-
-def _memory() -> tuple[int, int]:
-    import os
-
-    try:
-        page = os.sysconf("SC_PAGE_SIZE")
-        total = page * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0, 0
-    available = total
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                available = int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return total, available
-
-
-def list_models(
-    ctx: typer.Context, json_out: o.Json = False, verbose: o.Verbose = False, debug: o.Debug = False
-) -> None:
+@o.shared(o.JSON, o.VERBOSE, o.DEBUG)
+def list_models(ctx: typer.Context, *, flags: RunFlags) -> None:
     """List the bundled model and every model in the Hugging Face cache."""
-    from llmcli.hfcache import all_cached, hub_cache_dir
-    from llmcli.hub import BUNDLED_NAME, bundled_model_path
-    from llmcli.render import emit_json
+    from llmcli.models import BUNDLED_NAME, BUNDLED_QUANT, bundled_model_path
+    from llmcli.output import emit_json
 
-    env, settings = setup(ctx)
-    default_path = _default_path(env, settings)
+    env, store = _store(ctx, flags)
+    default_path = _default_path(store)
     rows: list[dict[str, Any]] = []
     bundled = bundled_model_path()
     if bundled is not None:
-        rows.append(_row(BUNDLED_NAME, "Q4_1", bundled.stat().st_size, bundled, "bundled"))
-    for model in all_cached(hub_cache_dir(env.environ)):
+        rows.append(_row(BUNDLED_NAME, BUNDLED_QUANT, bundled.stat().st_size, bundled, "bundled"))
+    for model in store.cache.all():
         rows.append(_row(model.spec, model.group.quant, model.group.size, model.paths[0], "hub"))
     for row in rows:
         row["default"] = row["path"] == default_path
-    if json_out:
-        emit_json(env, {"models": rows, "cache": str(hub_cache_dir(env.environ))})
+    if flags.json:
+        emit_json(env, {"models": rows, "cache": str(store.cache.root)})
         return
-    _table(
+    table(
         env,
         ["", "model", "quant", "size", "path"],
         [
-            ["*" if r["default"] else "", r["spec"], r["quant"], _size(r["size"]), r["path"]]
+            ["*" if r["default"] else "", r["spec"], r["quant"], human_size(r["size"]), r["path"]]
             for r in rows
         ],
     )
@@ -202,33 +178,31 @@ def _row(spec: str, quant: str, size: int, path: Path, source: str) -> dict[str,
     return {"spec": spec, "quant": quant, "size": size, "path": str(path), "source": source}
 
 
-def _default_path(env: Environment, settings: Settings) -> str | None:
+def _default_path(store: ModelStore) -> str | None:
     from llmcli.errors import LlmError
-    from llmcli.hub import resolve_model
 
     try:
-        return str(resolve_model(None, settings, env).path)
+        return str(store.resolve(None).path)
     except LlmError:
         return None
 
 
+@o.shared(o.JSON, o.VERBOSE, o.DEBUG)
 def show(
     ctx: typer.Context,
     spec: Annotated[
         Optional[str], typer.Argument(help="Model spec (default: the default model).")
     ] = None,
-    json_out: o.Json = False,
-    verbose: o.Verbose = False,
-    debug: o.Debug = False,
+    *,
+    flags: RunFlags,
 ) -> None:
     """Show a model's architecture, size, quant and context, read from its GGUF header."""
-    from llmcli.cli.progress import make_progress
-    from llmcli.gguf import read_gguf
-    from llmcli.hub import resolve_model
-    from llmcli.render import emit_json
+    from llmcli.engine.gguf import read_gguf
+    from llmcli.output import emit_json
+    from llmcli.output.progress import make_progress
 
-    env, settings = setup(ctx)
-    resolved = resolve_model(spec, settings, env, make_progress(env))
+    env, store = _store(ctx, flags)
+    resolved = store.resolve(spec, make_progress(env))
     info = read_gguf(resolved.path)
     files = resolved.files or (resolved.path,)
     data = {
@@ -246,34 +220,28 @@ def show(
         "path": str(resolved.path),
         "size": sum(p.stat().st_size for p in files),
     }
-    if json_out:
+    if flags.json:
         emit_json(env, data)
         return
-    data["parameters"] = _count(info.parameter_count)
-    data["size"] = _size(sum(p.stat().st_size for p in files))
+    data["parameters"] = human_count(info.parameter_count)
+    data["size"] = human_size(sum(p.stat().st_size for p in files))
     data["chat_template"] = "yes" if info.chat_template else "no (a generic format is used)"
     data["files"] = len(files)
-    _table(env, None, [[k.replace("_", " "), str(v)] for k, v in data.items() if v is not None])
+    table(env, None, [[k.replace("_", " "), str(v)] for k, v in data.items() if v is not None])
 
 
-def rm(
-    ctx: typer.Context,
-    spec: Spec,
-    json_out: o.Json = False,
-    verbose: o.Verbose = False,
-    debug: o.Debug = False,
-) -> None:
+@o.shared(o.JSON, o.VERBOSE, o.DEBUG)
+def rm(ctx: typer.Context, spec: Spec, *, flags: RunFlags) -> None:
     """Remove a downloaded model from the cache (owner/repo alone: every quant of it)."""
-    from llmcli.hub import remove
-    from llmcli.render import emit_json, make_console
+    from llmcli.output import emit_json, make_console
 
-    env, settings = setup(ctx)
-    removed, freed = remove(env, spec, settings)
-    if json_out:
+    env, store = _store(ctx, flags)
+    removed, freed = store.remove(spec)
+    if flags.json:
         emit_json(env, {"removed": [_model_json(m) for m in removed], "freed": freed})
         return
     names = ", ".join(m.spec for m in removed)
-    make_console(env).print(f"removed {names}: freed {_size(freed)}", highlight=False)
+    make_console(env).print(f"removed {names}: freed {human_size(freed)}", highlight=False)
 
 
 def _model_json(model: CachedModel) -> dict[str, Any]:
@@ -288,72 +256,76 @@ def _model_json(model: CachedModel) -> dict[str, Any]:
     }
 
 
+@o.shared(o.DEBUG)
 def default(
     ctx: typer.Context,
     spec: Annotated[Optional[str], typer.Argument(help="Model spec to use by default.")] = None,
     unset: Annotated[bool, typer.Option("--unset", help="Go back to the bundled model.")] = False,
-    debug: o.Debug = False,
+    *,
+    flags: RunFlags,
 ) -> None:
     """Show or set the default model (written to config.toml)."""
     from llmcli.config import write_config_value
-    from llmcli.hub import BUNDLED_NAME
-    from llmcli.render import make_console
+    from llmcli.models import BUNDLED_NAME
+    from llmcli.output import make_console
 
-    env, settings = setup(ctx)
+    env, store = _store(ctx, flags)
     console = make_console(env)
     if unset or spec is None:
         if unset:
             write_config_value(env, "model", None)
-        current = None if unset else settings.model
+        current = None if unset else store.default
         console.print(current or f"{BUNDLED_NAME} (bundled)", highlight=False)
         return
-    value = _checked_spec(env, spec, settings)
+    value = _checked_spec(env, store, spec)
     path = write_config_value(env, "model", value)
     console.print(f"default model: {value} (in {path})", highlight=False)
 
 
+@o.shared(o.DEBUG)
 def alias(
     ctx: typer.Context,
     name: Annotated[Optional[str], typer.Argument(help="Alias name.")] = None,
     spec: Annotated[Optional[str], typer.Argument(help="Model spec it stands for.")] = None,
     remove_it: Annotated[bool, typer.Option("--rm", help="Delete the alias.")] = False,
-    debug: o.Debug = False,
+    *,
+    flags: RunFlags,
 ) -> None:
     """List aliases, set NAME to SPEC, or delete one with --rm (written to config.toml)."""
     from llmcli.config import write_config_value
     from llmcli.errors import UsageError
-    from llmcli.hub import BUNDLED_NAME
-    from llmcli.render import make_console
+    from llmcli.models import BUNDLED_NAME
+    from llmcli.output import make_console
 
-    env, settings = setup(ctx)
+    env, store = _store(ctx, flags)
     console = make_console(env)
     if name is None:
-        for key, value in sorted(settings.aliases.items()):
+        for key, value in sorted(store.aliases.items()):
             console.print(f"{key} = {value}", highlight=False)
         return
     if not _ALIAS_RE.match(name) or name.lower() == BUNDLED_NAME:
         raise UsageError(f"alias name {name!r} must be a plain word (letters, digits, . _ -)")
     if remove_it:
-        if name not in settings.aliases:
+        if name not in store.aliases:
             raise UsageError(f"no alias {name!r}")
         write_config_value(env, f"aliases.{name}", None)
         console.print(f"removed alias {name}", highlight=False)
         return
     if spec is None:
         raise UsageError("give the SPEC the alias stands for (or --rm)")
-    value = _checked_spec(env, spec, settings)
+    value = _checked_spec(env, store, spec)
     write_config_value(env, f"aliases.{name}", value)
     console.print(f"{name} = {value}", highlight=False)
 
 
-def _checked_spec(env: Environment, spec: str, settings: Settings) -> str:
+def _checked_spec(env: Environment, store: ModelStore, spec: str) -> str:
     """A spec fit for the config: valid syntax; a local path made absolute."""
     from llmcli.errors import ModelNotFoundError
-    from llmcli.hub import BUNDLED_NAME, find_cached
-    from llmcli.render import notice
-    from llmcli.specs import looks_like_hub_spec, parse_hub_spec
+    from llmcli.models import BUNDLED_NAME
+    from llmcli.models.specs import looks_like_hub_spec, parse_hub_spec
+    from llmcli.output import notice
 
-    if spec.lower() == BUNDLED_NAME or spec in settings.aliases:
+    if spec.lower() == BUNDLED_NAME or spec in store.aliases:
         return spec
     local = Path(spec).expanduser()
     if local.exists():
@@ -363,45 +335,9 @@ def _checked_spec(env: Environment, spec: str, settings: Settings) -> str:
             f"unknown model {spec!r}: not a local file, an alias or owner/repo"
         )
     hub_spec = parse_hub_spec(spec)
-    if find_cached(env, hub_spec) is None:
+    if store.cache.find(hub_spec) is None:
         notice(env, f"{hub_spec} is not downloaded yet: it will be pulled on first use")
     return spec
-
-
-def _table(env: Environment, headers: list[str] | None, rows: list[list[str]]) -> None:
-    from rich.table import Table
-
-    from llmcli.render import make_console
-
-    if not env.stdout_isatty:  # a pipe: aligned columns, never folded, no trailing spaces
-        lines = ([headers] if headers else []) + rows
-        widths = (
-            [max(len(line[i]) for line in lines) for i in range(len(lines[0]))] if lines else []
-        )
-        for line in lines:
-            text = "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True))
-            env.stdout.write(text.rstrip() + "\n")
-        env.stdout.flush()
-        return
-    table = Table(show_header=headers is not None, box=None, pad_edge=False, header_style="bold")
-    for header in headers or [""] * len(rows[0] if rows else []):
-        table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    make_console(env).print(table)
-
-
-def _size(n: int) -> str:
-    from llmcli.cli.progress import human_size
-
-    return human_size(n)
-
-
-def _count(n: int) -> str:
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f}{unit}"
-    return str(n)
 
 
 def register(app: typer.Typer) -> None:

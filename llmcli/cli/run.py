@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from llmcli.cli import options as o
-from llmcli.cli.common import generation_options, open_model, read_inputs, setup
+from llmcli.cli.context import model_loader, setup
+from llmcli.cli.options import RunFlags
 from llmcli.errors import InputError
 
 EPILOG = """\
@@ -25,34 +26,27 @@ Examples:
 """
 
 
+@o.shared(*o.MODEL_COMMAND)
 def run(
     ctx: typer.Context,
     prompt: Annotated[
         Optional[str], typer.Argument(help="Instruction or question.", show_default=False)
     ] = None,
     files: o.Files = None,
-    model: o.Model = None,
     system: o.System = None,
     template: o.TemplateName = None,
     params: o.Params = None,
-    temperature: o.Temperature = None,
-    top_p: o.TopP = None,
-    max_tokens: o.MaxTokens = None,
-    seed: o.Seed = None,
-    n_ctx: o.Ctx = None,
-    gpu_layers: o.GpuLayers = None,
-    threads: o.Threads = None,
-    json_out: o.Json = False,
-    verbose: o.Verbose = False,
-    debug: o.Debug = False,
+    *,
+    flags: RunFlags,
 ) -> None:
     """Generate a reply to PROMPT. Text piped on stdin (or -f FILE) is the material the
     prompt applies to."""
     from llmcli.engine import check_fits
+    from llmcli.inputs import read_inputs
     from llmcli.prompts import load_template, parse_params
-    from llmcli.render import emit_json, notice, pump, stats_line, text_sink
+    from llmcli.runtime import generation_options
 
-    env, settings = setup(ctx)
+    env, settings = setup(ctx, flags)
     material = read_inputs(env, files)
     tmpl = load_template(template or "run", env)
     values = parse_params(params or [])
@@ -66,24 +60,19 @@ def run(
         values.setdefault("system", system)
     messages = tmpl.render(values)
     opts = generation_options(tmpl.settings, settings)
-    with open_model(env, settings) as loaded:
+    with model_loader(env, settings).open() as loaded:
         check_fits(loaded.engine, messages, opts)
         events = loaded.engine.stream(messages, opts)
-        if json_out:
+        if flags.json:
             from llmcli.engine import join_stream
+            from llmcli.output import emit_json, json_envelope
 
             done = join_stream(events)
-            emit_json(
-                env,
-                {
-                    "text": done.text,
-                    "model": loaded.spec,
-                    "model_path": str(loaded.path),
-                    "template": tmpl.name,
-                    "timings": done.stats.as_dict(),
-                },
-            )
+            emit_json(env, json_envelope(done.text, loaded, tmpl.name, done.stats.as_dict()))
             return
+        from llmcli.output import notice, stats_line
+        from llmcli.output.stream import pump, text_sink
+
         _, stats = pump(events, text_sink(env))
         if stats and (env.verbose or stats.finish_reason == "length"):
             notice(env, stats_line(stats))

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from llmcli.cli import options as o
-from llmcli.cli.common import open_model, setup
+from llmcli.cli.context import model_loader, setup
+from llmcli.cli.options import RunFlags
 from llmcli.env import Environment
 from llmcli.errors import InputError, UsageError
 
@@ -75,6 +76,7 @@ EvalFile = Annotated[
 ]
 
 
+@o.shared(o.MODEL, o.RUNTIME, o.JSON, o.VERBOSE, o.DEBUG)
 def sentiment(
     ctx: typer.Context,
     source: Annotated[
@@ -91,21 +93,19 @@ def sentiment(
     field: Field = None,
     eval_file: EvalFile = None,
     calibrate: Calibrate = True,
-    model: o.Model = None,
     template: o.TemplateName = None,
-    n_ctx: o.Ctx = None,
-    gpu_layers: o.GpuLayers = None,
-    threads: o.Threads = None,
-    json_out: o.Json = False,
-    verbose: o.Verbose = False,
-    debug: o.Debug = False,
+    *,
+    flags: RunFlags,
 ) -> None:
     """Classify the sentiment of TEXT (or a file, or stdin) by scoring each label."""
     from llmcli.cli import sentiment_output as out
+    from llmcli.engine import scorer
+    from llmcli.inputs import read_file
+    from llmcli.output.progress import TaskProgress
     from llmcli.prompts import load_template
     from llmcli.tasks import sentiment as task
 
-    env, settings = setup(ctx)
+    env, settings = setup(ctx, flags)
     if field is not None and not batch:
         raise UsageError("--field reads JSONL lines: use it with --batch")
     if eval_file is not None and (batch or source is not None):
@@ -113,42 +113,45 @@ def sentiment(
     label_set = task.parse_labels(labels)
     tmpl = load_template(template or task.TEMPLATE, env)
     if eval_file is not None:
-        rows = task.parse_eval(_read_path(eval_file), str(eval_file))
+        rows = task.parse_eval(read_file(eval_file), str(eval_file))
         label_set = task.eval_labels(rows, label_set if labels else None)
     text = None if batch or eval_file else _single_text(env, source)
-    with open_model(env, settings) as loaded:
-        task.check_labels(loaded.engine, label_set)
-        classifier = task.Classifier(loaded.engine, tmpl, label_set, threshold, calibrate)
+    with model_loader(env, settings).open() as loaded:
+        engine = scorer(loaded.engine)  # one clear line when this backend cannot score
+        task.check_labels(engine, label_set)
+        classifier = task.Classifier(engine, tmpl, label_set, threshold, calibrate)
         if eval_file is not None:
-            with out.progress_bar(env, "evaluating", enabled=True) as progress:
+            with TaskProgress(env, bar=True, unit="") as progress:
                 report = task.evaluate(classifier, rows, progress)
-            out.show_report(env, report, loaded.spec, json_out=json_out)
+            out.show_report(env, report, loaded.spec, json_out=flags.json)
         elif batch:
-            _run_batch(env, classifier, source, field, json_out)
+            _run_batch(env, classifier, source, field, flags.json)
         else:
             assert text is not None
-            out.show_single(env, classifier, text, loaded.spec, json_out=json_out)
+            out.show_single(env, classifier, text, loaded.spec, json_out=flags.json)
 
 
 def _run_batch(
     env: Environment, classifier: Classifier, source: str | None, field: str | None, json_out: bool
 ) -> None:
     from llmcli.cli import sentiment_output as out
+    from llmcli.inputs import read_file, split_lines, stdin_lines
+    from llmcli.output.progress import TaskProgress
     from llmcli.tasks.sentiment import jsonl_texts
 
     if source is not None:
-        lines: list[str | InputError] = list(_split_lines(_read_path(Path(source))))
+        lines: list[str | InputError] = list(split_lines(read_file(Path(source))))
         total = len(lines)
         stream: Iterator[str | InputError] = iter(lines)
     else:
         if env.stdin_isatty:
             raise InputError("--batch reads lines from a FILE or stdin; got neither")
-        stream, total = _stdin_lines(env), 0
+        stream, total = stdin_lines(env), 0
     if field is not None:
         stream = jsonl_texts(stream, field)
     # A bar only for a file whose results go elsewhere: on a terminal, the lines are the progress.
     show_bar = source is not None and not env.stdout_isatty
-    with out.progress_bar(env, "classifying", enabled=show_bar) as progress:
+    with TaskProgress(env, bar=show_bar, unit="") as progress:
         results = classifier.classify_lines(stream, progress, total)
         failed = out.write_batch(env, results, json_out=json_out)
     if failed:
@@ -158,53 +161,14 @@ def _run_batch(
 
 
 def _single_text(env: Environment, source: str | None) -> str:
-    from llmcli.cli.common import read_stdin
+    from llmcli.inputs import text_or_files
 
-    if source is not None:
-        text = _read_path(Path(source)) if _is_file(source) else source
-    else:
-        got = read_stdin(env)
-        if got is None:
-            raise InputError("nothing to classify: give a text or a file, or pipe text on stdin")
-        text = got
+    text = text_or_files(env, [source] if source is not None else [], None)
+    if text is None:
+        raise InputError("nothing to classify: give a text or a file, or pipe text on stdin")
     if not text.strip():
         raise InputError("nothing to classify: the text is empty")
     return text
-
-
-def _is_file(source: str) -> bool:
-    """An argument naming an existing file is read; anything else is the text itself."""
-    try:
-        return "\n" not in source and Path(source).is_file()
-    except (OSError, ValueError):  # a long text is not a valid path
-        return False
-
-
-def _split_lines(text: str) -> list[str]:
-    """Lines split at newlines only (str.splitlines also splits at form feeds and U+2028)."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.removesuffix("\r") for line in lines]
-
-
-def _read_path(path: Path) -> str:
-    from llmcli.cli.common import read_file
-
-    return read_file(path)
-
-
-def _stdin_lines(env: Environment) -> Iterator[str | InputError]:
-    """Lines as they arrive (a pipe may be slow), each decoded on its own."""
-    from llmcli.cli.common import decode_input
-
-    buffer = getattr(env.stdin, "buffer", None)
-    for number, raw in enumerate(buffer if buffer is not None else env.stdin, 1):
-        data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
-        try:
-            yield decode_input(data.rstrip(b"\r\n"), f"line {number}")
-        except InputError as exc:
-            yield exc
 
 
 def register(app: typer.Typer) -> None:

@@ -1,17 +1,15 @@
-"""What `llm sentiment` shows: one label, batch lines, an evaluation report, progress."""
+"""What `llm sentiment` shows: one label, batch lines, an evaluation report."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from llmcli.env import Environment
-from llmcli.render import emit_json, make_console
+from llmcli.output import emit_json, make_console
 
 if TYPE_CHECKING:
-    from llmcli.tasks import ProgressFn
     from llmcli.tasks.sentiment import Classifier, EvalReport, LineResult, Prediction
 
 
@@ -70,37 +68,6 @@ def _line_json(result: LineResult) -> dict[str, Any]:
 def _line_error(env: Environment, line: int, message: str) -> None:
     env.stderr.write(f"llm: error: line {line}: {message}\n")
     env.stderr.flush()
-
-
-@contextmanager
-def progress_bar(env: Environment, what: str, *, enabled: bool) -> Iterator[ProgressFn]:
-    """A Rich bar on stderr when it is a terminal; nothing otherwise."""
-    from llmcli.tasks import Progress, no_progress
-
-    if not (enabled and env.stderr_isatty):
-        yield no_progress
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-    from rich.progress import Progress as Bar
-
-    columns = (
-        TextColumn(what),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Bar(*columns, console=make_console(env, stderr=True), transient=True) as bar:
-        task_id = bar.add_task(what, total=None)
-
-        def update(step: Progress) -> None:
-            bar.update(task_id, completed=step.done, total=step.total or None, refresh=True)
-
-        yield update
 
 
 def show_report(env: Environment, report: EvalReport, model: str, *, json_out: bool) -> None:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from llmcli.cli import options as o
-from llmcli.cli.common import generation_options, open_model, read_inputs, setup
+from llmcli.cli.context import model_loader, setup
+from llmcli.cli.options import RunFlags
 from llmcli.errors import InputError, TemplateError
+
+if TYPE_CHECKING:
+    from llmcli.runtime import LoadedModel
+    from llmcli.tasks.languages import Lang
+    from llmcli.tasks.summarize import Summary
 
 EPILOG = """\
 Examples:
@@ -42,68 +48,60 @@ class Format(str, Enum):
     bullets = "bullets"
 
 
+FileArgs = Annotated[
+    Optional[list[Path]],
+    typer.Argument(help="Files to summarize (default: stdin).", metavar="FILE", show_default=False),
+]
+LengthOpt = Annotated[Length, typer.Option("--length", "-l", help="Summary length.")]
+Words = Annotated[
+    Optional[int],
+    typer.Option("--words", "-w", min=1, help="Target length in words.", show_default=False),
+]
+FormatOpt = Annotated[Format, typer.Option("--format", help="A paragraph or bullet points.")]
+LangOpt = Annotated[
+    Optional[str],
+    typer.Option("--lang", help="Language of the summary (code or name).", show_default=False),
+]
+
+
+@o.shared(*o.MODEL_COMMAND)
 def summarize(
     ctx: typer.Context,
-    files: Annotated[
-        Optional[list[Path]],
-        typer.Argument(
-            help="Files to summarize (default: stdin).", metavar="FILE", show_default=False
-        ),
-    ] = None,
-    length: Annotated[
-        Length, typer.Option("--length", "-l", help="Summary length.")
-    ] = Length.medium,
-    words: Annotated[
-        Optional[int],
-        typer.Option("--words", "-w", min=1, help="Target length in words.", show_default=False),
-    ] = None,
-    fmt: Annotated[
-        Format, typer.Option("--format", help="A paragraph or bullet points.")
-    ] = Format.paragraph,
-    lang: Annotated[
-        Optional[str],
-        typer.Option("--lang", help="Language of the summary (code or name).", show_default=False),
-    ] = None,
-    model: o.Model = None,
+    files: FileArgs = None,
+    length: LengthOpt = Length.medium,
+    words: Words = None,
+    fmt: FormatOpt = Format.paragraph,
+    lang: LangOpt = None,
     template: o.TemplateName = None,
     params: o.Params = None,
-    temperature: o.Temperature = None,
-    max_tokens: o.MaxTokens = None,
-    seed: o.Seed = None,
-    n_ctx: o.Ctx = None,
-    gpu_layers: o.GpuLayers = None,
-    threads: o.Threads = None,
-    json_out: o.Json = False,
-    verbose: o.Verbose = False,
-    debug: o.Debug = False,
+    *,
+    flags: RunFlags,
 ) -> None:
     """Summarize FILES (or text piped on stdin), however long."""
     from dataclasses import replace
 
-    from llmcli.cli.taskprogress import TaskProgress
+    from llmcli.inputs import read_inputs
+    from llmcli.output.progress import TaskProgress
     from llmcli.prompts import load_template, parse_params
+    from llmcli.runtime import generation_options
     from llmcli.tasks.languages import resolve_language
     from llmcli.tasks.summarize import answer_tokens
     from llmcli.tasks.summarize import summarize as run_summary
 
-    env, settings = setup(ctx)
+    env, settings = setup(ctx, flags)
     summary_lang = resolve_language(lang, option="--lang") if lang is not None else None
     tmpl = load_template(template or "summarize", env)
     combine = load_template("summarize-combine", env)
-    flags = {
-        "length": length.value,
-        "words": str(words) if words else "",
-        "format": fmt.value,
-        "lang": summary_lang.name if summary_lang else "",
-    }
-    values = template_values(tmpl, flags, parse_params(params or []))
+    asked = {"length": length.value, "words": str(words) if words else "", "format": fmt.value}
+    asked["lang"] = summary_lang.name if summary_lang else ""
+    values = template_values(tmpl, asked, parse_params(params or []))
     text = read_inputs(env, files)
     if text is None or not text.strip():
         raise InputError("nothing to summarize: give FILE arguments or pipe text on stdin")
     opts = generation_options(tmpl.settings, settings)
     if settings.max_tokens is None:
         opts = replace(opts, max_tokens=answer_tokens(length.value, words))
-    with open_model(env, settings) as loaded, TaskProgress(env, bar=True) as progress:
+    with model_loader(env, settings).open() as loaded, TaskProgress(env, bar=True) as bar:
         result = run_summary(
             loaded.engine,
             text,
@@ -111,29 +109,31 @@ def summarize(
             combine=combine,
             values=values,
             options=opts,
-            progress=progress,
-            warn=progress.warn,
+            progress=bar,
+            warn=bar.warn,
         )
-    if json_out:
-        from llmcli.render import emit_json
+    if flags.json:
+        from llmcli.output import emit_json
 
-        emit_json(
-            env,
-            {
-                "text": result.text,
-                "model": loaded.spec,
-                "model_path": str(loaded.path),
-                "template": tmpl.name,
-                "language": summary_lang.tag if summary_lang else None,
-                "input_tokens": result.input_tokens,
-                "output_tokens": result.output_tokens,
-                "parts": result.parts,
-                "rounds": result.rounds,
-                "timings": result.timings(),
-            },
-        )
+        emit_json(env, _json(result, loaded, tmpl.name, summary_lang))
         return
     _print(env, result.text)
+
+
+def _json(result: Summary, loaded: LoadedModel, template: str, lang: Lang | None) -> dict[str, Any]:
+    from llmcli.output import json_envelope
+
+    return json_envelope(
+        result.text,
+        loaded,
+        template,
+        result.timings(),
+        language=lang.tag if lang else None,
+        input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens,
+        parts=result.parts,
+        rounds=result.rounds,
+    )
 
 
 def template_values(tmpl: Any, flags: dict[str, str], params: dict[str, str]) -> dict[str, str]:
@@ -153,7 +153,7 @@ def _print(env: Any, text: str) -> None:
     if env.stdout_isatty:
         from rich.markdown import Markdown
 
-        from llmcli.render import make_console
+        from llmcli.output import make_console
 
         make_console(env).print(Markdown(text))
     else:

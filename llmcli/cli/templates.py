@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import typer
 
 from llmcli.cli import options as o
-from llmcli.cli.common import setup
+from llmcli.cli.context import setup
+from llmcli.cli.options import RunFlags
 
 EPILOG = """\
 Examples:
@@ -38,13 +39,14 @@ app = typer.Typer(
 
 
 @app.command("list", epilog=EPILOG)
-def list_templates(ctx: typer.Context, json_out: o.Json = False, debug: o.Debug = False) -> None:
+@o.shared(o.JSON, o.DEBUG)
+def list_templates(ctx: typer.Context, *, flags: RunFlags) -> None:
     """List every template: name, where it comes from, description."""
-    from llmcli.render import emit_json, make_console
+    from llmcli.output import emit_json, make_console
 
-    env, _ = setup(ctx)
+    env, _ = setup(ctx, flags)
     rows = [_describe(name, path, origin) for name, (path, origin) in _paths(env).items()]
-    if json_out:
+    if flags.json:
         emit_json(env, rows)
         return
     if not env.stdout_isatty:
@@ -62,19 +64,20 @@ def list_templates(ctx: typer.Context, json_out: o.Json = False, debug: o.Debug 
 
 
 @app.command("show", epilog=EPILOG)
+@o.shared(o.JSON, o.DEBUG)
 def show(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Template name or path to a .toml file.")],
-    json_out: o.Json = False,
-    debug: o.Debug = False,
+    *,
+    flags: RunFlags,
 ) -> None:
     """Print a template's source; where it comes from goes to stderr (or into --json)."""
+    from llmcli.output import emit_json, make_console, notice
     from llmcli.prompts import load_template
-    from llmcli.render import emit_json, make_console, notice
 
-    env, _ = setup(ctx)
+    env, _ = setup(ctx, flags)
     tmpl = load_template(name, env)
-    if json_out:
+    if flags.json:
         emit_json(env, _describe(tmpl.name, tmpl.path, tmpl.origin) | {"source": tmpl.source})
         return
     notice(env, f"{tmpl.name}: {tmpl.origin}, {tmpl.path}")
@@ -87,13 +90,14 @@ def show(
 
 
 @app.command("path", epilog=EPILOG)
-def path(ctx: typer.Context, json_out: o.Json = False, debug: o.Debug = False) -> None:
+@o.shared(o.JSON, o.DEBUG)
+def path(ctx: typer.Context, *, flags: RunFlags) -> None:
     """Print the directory for your own templates (it may not exist yet)."""
+    from llmcli.output import emit_json
     from llmcli.prompts import builtin_dir
-    from llmcli.render import emit_json
 
-    env, _ = setup(ctx)
-    if json_out:
+    env, _ = setup(ctx, flags)
+    if flags.json:
         emit_json(env, {"user": str(env.templates_dir), "builtin": str(builtin_dir())})
         return
     env.stdout.write(f"{env.templates_dir}\n")

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-from typing import Annotated, Any, Optional
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from llmcli.cli import options as o
-from llmcli.cli.common import generation_options, open_model, read_file, read_inputs, setup
+from llmcli.cli.context import model_loader, setup
+from llmcli.cli.options import RunFlags
+from llmcli.env import Environment
 from llmcli.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from llmcli.engine import GenerationOptions
+    from llmcli.output.progress import TaskProgress
+    from llmcli.prompts import Template
+    from llmcli.runtime import LoadedModel
+    from llmcli.tasks.languages import Lang
 
 EPILOG = """\
 Examples:
@@ -32,73 +41,70 @@ model, --unit paragraph gives it whole paragraphs for context.
 """
 
 HINT = "translate_lines_batch"  # the --lines batch size the model numbered back correctly
-_FILE_LIKE = re.compile(r"^[^\s]+\.[A-Za-z0-9]{1,5}$")
+
+Inputs = Annotated[
+    Optional[list[str]],
+    typer.Argument(
+        help="Text to translate, or files (default: stdin).",
+        metavar="TEXT|FILE",
+        show_default=False,
+    ),
+]
+To = Annotated[
+    Optional[str], typer.Option("--to", help="Target language (code or name).", show_default=False)
+]
+From = Annotated[
+    Optional[str],
+    typer.Option("--from", help="Source language (default: the model tells).", show_default=False),
+]
+Lines = Annotated[
+    bool, typer.Option("--lines", help="One output line per input line, for scripts.")
+]
+Batch = Annotated[
+    Optional[int],
+    typer.Option(
+        "--batch",
+        min=1,
+        max=64,
+        help="Lines per model call with --lines [default: 8, or as many as this model "
+        "managed last time].",
+        show_default=False,
+    ),
+]
+Unit = Annotated[
+    str,
+    typer.Option(
+        "--unit",
+        help="What one model call translates: sentence (best for small models) or "
+        "paragraph (more context for big ones).",
+    ),
+]
 
 
+@o.shared(*o.MODEL_COMMAND)
 def translate(
     ctx: typer.Context,
-    inputs: Annotated[
-        Optional[list[str]],
-        typer.Argument(
-            help="Text to translate, or files (default: stdin).",
-            metavar="TEXT|FILE",
-            show_default=False,
-        ),
-    ] = None,
-    to: Annotated[
-        Optional[str],
-        typer.Option("--to", help="Target language (code or name).", show_default=False),
-    ] = None,
-    source: Annotated[
-        Optional[str],
-        typer.Option(
-            "--from", help="Source language (default: the model tells).", show_default=False
-        ),
-    ] = None,
-    lines: Annotated[
-        bool, typer.Option("--lines", help="One output line per input line, for scripts.")
-    ] = False,
-    batch: Annotated[
-        Optional[int],
-        typer.Option(
-            "--batch",
-            min=1,
-            max=64,
-            help="Lines per model call with --lines [default: 8, or as many as this model "
-            "managed last time].",
-            show_default=False,
-        ),
-    ] = None,
-    unit: Annotated[
-        str,
-        typer.Option(
-            "--unit",
-            help="What one model call translates: sentence (best for small models) or "
-            "paragraph (more context for big ones).",
-        ),
-    ] = "sentence",
+    inputs: Inputs = None,
+    to: To = None,
+    source: From = None,
+    lines: Lines = False,
+    batch: Batch = None,
+    unit: Unit = "sentence",
     files: o.Files = None,
-    model: o.Model = None,
     template: o.TemplateName = None,
     params: o.Params = None,
-    temperature: o.Temperature = None,
-    max_tokens: o.MaxTokens = None,
-    seed: o.Seed = None,
-    n_ctx: o.Ctx = None,
-    gpu_layers: o.GpuLayers = None,
-    threads: o.Threads = None,
-    json_out: o.Json = False,
-    verbose: o.Verbose = False,
-    debug: o.Debug = False,
+    *,
+    flags: RunFlags,
 ) -> None:
     """Translate TEXT, FILES or stdin into the --to language, keeping the layout."""
-    from llmcli.cli.taskprogress import TaskProgress
-    from llmcli.hints import load_hint, save_hint
+    from llmcli.inputs import text_or_files
+    from llmcli.output.progress import TaskProgress
     from llmcli.prompts import load_template, parse_params
+    from llmcli.runtime import generation_options
     from llmcli.tasks.languages import resolve_language
-    from llmcli.tasks.translate import BATCH, UNITS, Translator
+    from llmcli.tasks.translate import UNITS
 
-    env, settings = setup(ctx)
+    env, settings = setup(ctx, flags)
     if unit not in UNITS:
         raise UsageError(f"--unit must be one of {', '.join(UNITS)}, got {unit!r}")
     if to is None:
@@ -106,64 +112,91 @@ def translate(
     target = resolve_language(to, option="--to")
     origin = resolve_language(source, option="--from") if source is not None else None
     tmpl = load_template(template or "translate", env)
-    lines_tmpl = load_template("translate-lines", env)
     extra = parse_params(params or [])
     _check_template(tmpl, extra)
-    text = _read_text(env, inputs, files)
+    text = text_or_files(env, inputs or [], files)
+    if text is None or not text.strip():
+        raise InputError("nothing to translate: give text, FILE arguments, or pipe text on stdin")
+    job = Job(tmpl, load_template("translate-lines", env), target, origin, extra, unit, batch)
     opts = generation_options(tmpl.settings, settings)
     with (
-        open_model(env, settings) as loaded,
-        TaskProgress(env, bar=not env.stdout_isatty and not json_out, unit="") as progress,
+        model_loader(env, settings).open() as loaded,
+        TaskProgress(env, bar=not env.stdout_isatty and not flags.json, unit="") as progress,
     ):
-        start = batch or load_hint(env.cache_dir, loaded.path, HINT) or BATCH
-        job = Translator(
-            loaded.engine,
-            tmpl,
-            lines_tmpl,
-            target,
-            origin,
-            opts,
-            batch=start,
-            unit=unit,
-            progress=progress,
-            warn=progress.warn,
-            params=extra,
-        )
-        pieces = job.lines(text) if lines else job.document(text)
-        if json_out:
-            out = list(pieces)
-            done = "\n".join(out) if lines else "".join(out)
-        else:
-            done = _stream(env, pieces, lines)
-        if lines and batch is None and job.batch != start:  # it needed smaller batches
-            save_hint(env.cache_dir, loaded.path, HINT, job.batch)
-        engine = loaded.engine
-        counts = {
-            "input_tokens": engine.count_tokens(text),
-            "output_tokens": engine.count_tokens(done),
-        }
-    if json_out:
-        from llmcli.render import emit_json
+        result = _translate(env, loaded, job, opts, progress, text, lines=lines, json=flags.json)
+    if flags.json:
+        from llmcli.output import emit_json
 
-        data: dict[str, Any] = {
-            "text": done,
-            "model": loaded.spec,
-            "model_path": str(loaded.path),
-            "template": tmpl.name,
-            "source_language": origin.tag if origin else None,
-            "target_language": target.tag,
-            **counts,
-            "timings": job.timings(),
-            "warnings": progress.warnings,
-        }
-        if lines:
-            data["lines"] = out
-        emit_json(env, data)
+        emit_json(env, result)
 
 
-def _stream(env: Any, pieces: Any, lines: bool) -> str:
+@dataclass(frozen=True)
+class Job:
+    """What the command line asked for, checked before the model loads."""
+
+    template: Template
+    lines_template: Template
+    target: Lang
+    origin: Lang | None
+    params: dict[str, str]
+    unit: str
+    batch: int | None  # --batch; None: the remembered or default size
+
+
+def _translate(
+    env: Environment,
+    loaded: LoadedModel,
+    job: Job,
+    opts: GenerationOptions,
+    progress: TaskProgress,
+    text: str,
+    *,
+    lines: bool,
+    json: bool,
+) -> dict[str, Any]:
+    """Run the translation (streamed unless --json); the --json object when asked."""
+    from llmcli.hints import load_hint, save_hint
+    from llmcli.output import json_envelope
+    from llmcli.tasks.translate import BATCH, Translator
+
+    start = job.batch or load_hint(env.cache_dir, loaded.path, HINT) or BATCH
+    translator = Translator(
+        loaded.engine,
+        job.template,
+        job.lines_template,
+        job.target,
+        job.origin,
+        opts,
+        batch=start,
+        unit=job.unit,
+        progress=progress,
+        warn=progress.warn,
+        params=job.params,
+    )
+    pieces = translator.lines(text) if lines else translator.document(text)
+    out = list(pieces) if json else _stream(env, pieces, lines)
+    done = "\n".join(out) if lines else "".join(out)
+    if lines and job.batch is None and translator.batch != start:  # it needed smaller batches
+        save_hint(env.cache_dir, loaded.path, HINT, translator.batch)
+    if not json:
+        return {}
+    return json_envelope(
+        done,
+        loaded,
+        job.template.name,
+        translator.timings(),
+        source_language=job.origin.tag if job.origin else None,
+        target_language=job.target.tag,
+        input_tokens=loaded.engine.count_tokens(text),
+        output_tokens=loaded.engine.count_tokens(done),
+        warnings=progress.warnings,
+        **({"lines": out} if lines else {}),
+    )
+
+
+def _stream(env: Environment, pieces: Iterator[str], lines: bool) -> list[str]:
     """Write pieces as they finish; in line mode each is one line."""
-    from llmcli.render import PlainSink
+    from llmcli.output.stream import PlainSink
 
     sink = PlainSink(env.stdout)
     parts: list[str] = []
@@ -173,7 +206,7 @@ def _stream(env: Any, pieces: Any, lines: bool) -> str:
             sink.write(piece + "\n" if lines else piece)
     finally:
         sink.finish()
-    return "\n".join(parts) if lines else "".join(parts)
+    return parts
 
 
 def _check_template(tmpl: Any, params: dict[str, str]) -> None:
@@ -187,27 +220,6 @@ def _check_template(tmpl: Any, params: dict[str, str]) -> None:
             "'text' and 'target' (and 'source', 'target_code' when declared)"
         )
     tmpl.render({**params, "text": "check", "target": "check"})
-
-
-def _read_text(env: Any, inputs: list[str] | None, files: list[Path] | None) -> str:
-    """Arguments that are files are read; otherwise the arguments are the text itself."""
-    args = inputs or []
-    paths = [Path(a) for a in args if Path(a).is_file()]
-    if args and len(paths) == len(args):
-        text: str | None = "\n\n".join(read_file(p) for p in [*paths, *(files or [])])
-    elif paths:
-        raise InputError("give either text or files as arguments, not both")
-    elif args:
-        if len(args) == 1 and _FILE_LIKE.match(args[0]) and not files:
-            raise InputError(f"no such file: {args[0]}", hint="quote text to translate it")
-        text = " ".join(args)
-        if files:
-            raise InputError("give either text arguments or -f files, not both")
-    else:
-        text = read_inputs(env, files)
-    if text is None or not text.strip():
-        raise InputError("nothing to translate: give text, FILE arguments, or pipe text on stdin")
-    return text
 
 
 def register(app: typer.Typer) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import tomllib
 
-from llmcli.chatformat import Message
+from llmcli.engine import Message
 from llmcli.env import Environment
 from llmcli.errors import TemplateError
 

@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmcli.chatformat import Message
-from llmcli.engine import Engine
+from llmcli.engine import Engine, Message, ScoringEngine
 from llmcli.errors import ContextOverflowError, InputError, TemplateError, UsageError
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, no_progress
@@ -126,7 +125,7 @@ def softmax(logps: Sequence[float]) -> list[float]:
 
 
 def predict(
-    engine: Engine,
+    engine: ScoringEngine,
     messages: Sequence[Message],
     labels: Sequence[str],
     threshold: float = 0.0,
@@ -143,7 +142,7 @@ def predict(
 
 
 def label_bias(
-    engine: Engine, prompts: Iterable[Sequence[Message]], labels: Sequence[str]
+    engine: ScoringEngine, prompts: Iterable[Sequence[Message]], labels: Sequence[str]
 ) -> list[float]:
     """Log of the mean label distribution for content-free texts: what the prompt alone
     makes the model answer ("Calibrate Before Use", Zhao et al. 2021). Tiny models lean
@@ -156,7 +155,7 @@ def label_bias(
 class Classifier:
     """Everything one run needs to classify texts, so the CLI passes one object around."""
 
-    engine: Engine
+    engine: ScoringEngine
     template: Template
     labels: tuple[str, ...]
     threshold: float = 0.0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from llmcli.hub import bundled_model_path
+from llmcli.models import bundled_model_path
 from tests.hub_server import HubServer, gguf_bytes, split_gguf
 from tests.integration.conftest import LLM, RunLlm
 

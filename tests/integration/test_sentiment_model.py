@@ -56,8 +56,9 @@ def test_eval_reports_metrics(run_llm: RunLlm, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def engine():
-    from llmcli.engine import EngineParams, LlamaEngine
-    from llmcli.hub import bundled_model_path
+    from llmcli.engine import EngineParams
+    from llmcli.engine.llama import LlamaEngine
+    from llmcli.models import bundled_model_path
 
     path = bundled_model_path()
     assert path is not None, "the bundled model is not installed: run `make install`"
@@ -70,28 +71,33 @@ def _reference(engine, messages, label: str) -> float:
     """The label's log-probability token by token on a fresh evaluation (no reuse)."""
     import numpy as np
 
-    llama = engine._llama
+    from llmcli.engine import scoring
+
+    native = engine._native
+    llama = native.llama
     prompt = engine.prompt_tokens(messages)
-    tokens = engine._continuation_tokens(prompt, engine._special_text(prompt), label)
+    tokens = scoring.continuation_tokens(native, prompt, scoring.prompt_text(native, prompt), label)
     llama.n_tokens = 0
     llama.eval(prompt)
     total = 0.0
     for i, token in enumerate(tokens):
         if i:
             llama.eval([tokens[i - 1]])
-        logits = np.array(engine._logprobs(-1))
+        logits = np.array(native.logprobs(-1))
         total += float(logits[token])
     return total
 
 
 def test_score_sums_label_tokens_as_they_follow_the_prompt(engine) -> None:
-    from llmcli.chatformat import Message
+    from llmcli.engine import Message
 
     messages = [Message("system", "Classify the text."), Message("user", "I love it")]
     labels = ["positive", "very positive", "feature request"]
+    from llmcli.engine import scoring
+
     prompt = engine.prompt_tokens(messages)
-    text = engine._special_text(prompt)
-    tokens = [engine._continuation_tokens(prompt, text, label) for label in labels]
+    text = scoring.prompt_text(engine._native, prompt)
+    tokens = [scoring.continuation_tokens(engine._native, prompt, text, label) for label in labels]
     assert [len(t) for t in tokens] == [1, 2, 2]  # tokens of the label only, not the prompt
     assert engine.detokenize(tokens[1]) == "very positive"
     scores = engine.score(messages, labels)
@@ -101,13 +107,13 @@ def test_score_sums_label_tokens_as_they_follow_the_prompt(engine) -> None:
 
 
 def test_score_reusing_the_shared_prefix_matches_a_fresh_evaluation(engine) -> None:
-    from llmcli.chatformat import Message
+    from llmcli.engine import Message
 
     def messages(text: str) -> list[Message]:
         return [Message("system", "Answer positive or negative."), Message("user", text)]
 
     labels = ["positive", "negative"]
-    engine._llama.n_tokens = 0
+    engine._native.llama.n_tokens = 0
     fresh = engine.score(messages("This is awful"), labels)
     engine.score(messages("I love it"), labels)  # now only the user turn differs
     reused = engine.score(messages("This is awful"), labels)

@@ -1,61 +1,17 @@
-"""Output: Rich consoles, streamed answers (markdown on a TTY, plain in a pipe), JSON."""
+"""Streamed answers: markdown rendered live on a terminal, plain text flushed per chunk in a pipe."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from llmcli.env import Environment
+from llmcli.output import make_console
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
 
     from llmcli.engine import Chunk, Stats
-
-
-def make_console(env: Environment, *, stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    stream: IO[str] = env.stderr if stderr else env.stdout
-    tty = env.stderr_isatty if stderr else env.stdout_isatty
-    return Console(
-        file=stream,
-        force_terminal=bool(tty),
-        no_color=env.no_color,
-        color_system=None if env.no_color else "auto",
-        width=env.width,
-        highlight=False,
-        soft_wrap=not tty,
-        emoji=False,
-    )
-
-
-def notice(env: Environment, message: str) -> None:
-    """A progress or status line: stderr only, dim on a terminal."""
-    if env.stderr_isatty and not env.no_color:
-        from rich.markup import escape
-
-        make_console(env, stderr=True).print(f"[dim]{escape(message)}[/dim]")
-    else:
-        env.stderr.write(f"llm: {message}\n")
-        env.stderr.flush()
-
-
-def error_line(env: Environment, message: str, hint: str | None = None) -> None:
-    text = f"llm: error: {message}" + (f" ({hint})" if hint else "")
-    if env.stderr_isatty and not env.no_color:
-        from rich.markup import escape
-
-        make_console(env, stderr=True).print(f"[bold red]llm: error:[/] {escape(text[12:])}")
-    else:
-        env.stderr.write(text + "\n")
-        env.stderr.flush()
-
-
-def emit_json(env: Environment, obj: Any) -> None:
-    env.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    env.stdout.flush()
 
 
 class TextSink(Protocol):
@@ -140,27 +96,26 @@ def text_sink(env: Environment, *, markdown: bool = True) -> TextSink:
     return PlainSink(env.stdout)
 
 
-def pump(events: Iterator[Chunk | Stats], sink: TextSink) -> tuple[str, Stats | None]:
-    """Write streamed text to a sink; on Ctrl-C the text so far stays on screen."""
+def feed(events: Iterator[Chunk | Stats], sink: TextSink, parts: list[str]) -> Stats | None:
+    """Write streamed text to a sink as it comes, keeping it in `parts` (which survives a
+    Ctrl-C mid-stream); the stream's Stats."""
     from llmcli.engine import Chunk
 
-    parts: list[str] = []
     stats = None
+    for event in events:
+        if isinstance(event, Chunk):
+            parts.append(event.text)
+            sink.write(event.text)
+        else:
+            stats = event
+    return stats
+
+
+def pump(events: Iterator[Chunk | Stats], sink: TextSink) -> tuple[str, Stats | None]:
+    """Write streamed text to a sink; on Ctrl-C the text so far stays on screen."""
+    parts: list[str] = []
     try:
-        for event in events:
-            if isinstance(event, Chunk):
-                parts.append(event.text)
-                sink.write(event.text)
-            else:
-                stats = event
+        stats = feed(events, sink, parts)
     finally:
         sink.finish()
     return "".join(parts), stats
-
-
-def stats_line(stats: Stats) -> str:
-    return (
-        f"{stats.prompt_tokens} prompt + {stats.generated_tokens} generated tokens, "
-        f"{stats.tokens_per_s:.1f} tok/s, first token {stats.ttft_s:.2f}s"
-        + ("" if stats.finish_reason == "stop" else f", stopped: {stats.finish_reason}")
-    )

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-Role = Literal["system", "user", "assistant"]
+from llmcli.engine import Message
 
 # Used only when a model carries no template; the engine warns when it is.
 FALLBACK_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-
-
-@dataclass(frozen=True)
-class Message:
-    role: Role
-    content: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
 
 
 class ChatTemplateError(Exception):
@@ -65,3 +55,15 @@ def render_chat(
         raise
     except jinja2.TemplateError as exc:
         raise ChatTemplateError(f"the model's chat template failed: {exc}") from None
+
+
+def render_messages(messages: Sequence[Message], template: str, bos: str, eos: str) -> str:
+    """The model's template; for templates that refuse a system role, fold it into the user turn."""
+    try:
+        return render_chat(messages, template, bos_token=bos, eos_token=eos)
+    except ChatTemplateError:
+        if not messages or messages[0].role != "system" or len(messages) < 2:
+            raise
+        system, first, *rest = messages
+        merged = Message(first.role, f"{system.content}\n\n{first.content}")
+        return render_chat([merged, *rest], template, bos_token=bos, eos_token=eos)

@@ -8,14 +8,14 @@ the same model at once are safe. Every library error becomes one LlmError line.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from llmcli.env import Environment
 from llmcli.errors import DownloadError, LlmError, ModelNotFoundError
-from llmcli.hfcache import hub_cache_dir
-from llmcli.specs import QuantGroup, RepoFile
+from llmcli.models.specs import QuantGroup, RepoFile
 
 
 class Progress(Protocol):
@@ -41,71 +41,74 @@ class NullProgress:
         pass
 
 
-def endpoint(env: Environment) -> str | None:
-    value = env.environ.get("HF_ENDPOINT", "").strip().rstrip("/")
-    return value or None
+@dataclass(frozen=True)
+class HubClient:
+    """The Hub as huggingface_hub reaches it: HF_ENDPOINT, HF_TOKEN (else its token file)."""
 
+    endpoint: str | None = None
+    token: str | None = None
+    verbose: bool = False  # show the library's own log (retries)
 
-def _token(env: Environment) -> str | None:
-    return env.environ.get("HF_TOKEN") or None  # None: the library's own lookup (token file)
+    @classmethod
+    def from_env(cls, env: Environment) -> HubClient:
+        endpoint = env.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or None
+        return cls(endpoint, env.environ.get("HF_TOKEN") or None, env.verbose)
 
+    def _api(self) -> Any:
+        import logging
 
-def _api(env: Environment) -> Any:
-    import logging
+        from huggingface_hub import HfApi
 
-    from huggingface_hub import HfApi
+        # The library logs retries as multi-line warnings; our progress display says enough.
+        if not self.verbose:
+            logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+        return HfApi(endpoint=self.endpoint, token=self.token)
 
-    # The library logs retries as multi-line warnings; our progress display says enough.
-    if not env.verbose:
-        logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
-    return HfApi(endpoint=endpoint(env), token=_token(env))
+    def list_repo(self, repo: str, revision: str = "main") -> tuple[str, list[RepoFile]]:
+        """The commit a revision points to, and every file in the repo at that commit."""
+        api = self._api()
+        with self.errors(repo, revision):
+            info = api.model_info(repo, revision=revision)
+            commit = str(info.sha)
+            files = [
+                RepoFile(entry.path, int(entry.size or 0))
+                for entry in api.list_repo_tree(repo, revision=commit, recursive=True)
+                if hasattr(entry, "size")  # folders have no size
+            ]
+        return commit, files
 
+    def fetch(
+        self, cache: Path, repo: str, commit: str, group: QuantGroup, progress: Progress
+    ) -> list[Path]:
+        """Download every part of a model into the cache, with one progress bar for them all."""
+        from huggingface_hub import constants, hf_hub_download
 
-def list_repo(env: Environment, repo: str, revision: str = "main") -> tuple[str, list[RepoFile]]:
-    """The commit a revision points to, and every file in the repo at that commit."""
-    api = _api(env)
-    with hub_errors(env, repo, revision):
-        info = api.model_info(repo, revision=revision)
-        commit = str(info.sha)
-        files = [
-            RepoFile(entry.path, int(entry.size or 0))
-            for entry in api.list_repo_tree(repo, revision=commit, recursive=True)
-            if hasattr(entry, "size")  # folders have no size
-        ]
-    return commit, files
+        self._api()  # quiets the library's logger
+        # The library reports progress once per read chunk (10 MiB): 1 MiB gives a smooth bar
+        # and a prompt Ctrl-C. It reads this module constant at call time.
+        constants.DOWNLOAD_CHUNK_SIZE = min(constants.DOWNLOAD_CHUNK_SIZE, 1 << 20)
+        bar = _bar_class(progress)
+        paths: list[Path] = []
+        progress.start(f"{repo}:{group.quant}", group.size)
+        try:
+            for part in group.files:
+                with self.errors(repo, commit):
+                    path = hf_hub_download(
+                        repo,
+                        part.path,
+                        revision=commit,
+                        cache_dir=cache,
+                        endpoint=self.endpoint,
+                        token=self.token,
+                        tqdm_class=bar,
+                    )
+                paths.append(Path(str(path)))
+        finally:
+            progress.stop()
+        return paths
 
-
-def fetch(
-    env: Environment, repo: str, commit: str, group: QuantGroup, progress: Progress
-) -> list[Path]:
-    """Download every part of a model into the cache, with one progress bar for them all."""
-    from huggingface_hub import constants, hf_hub_download
-
-    _api(env)  # quiets the library's logger
-    # The library reports progress once per read chunk (10 MiB): 1 MiB gives a smooth bar
-    # and a prompt Ctrl-C. It reads this module constant at call time.
-    constants.DOWNLOAD_CHUNK_SIZE = min(constants.DOWNLOAD_CHUNK_SIZE, 1 << 20)
-    cache = hub_cache_dir(env.environ)
-    bar = _bar_class(progress)
-    paths: list[Path] = []
-    label = f"{repo}:{group.quant}"
-    progress.start(label, group.size)
-    try:
-        for part in group.files:
-            with hub_errors(env, repo, commit):
-                path = hf_hub_download(
-                    repo,
-                    part.path,
-                    revision=commit,
-                    cache_dir=cache,
-                    endpoint=endpoint(env),
-                    token=_token(env),
-                    tqdm_class=bar,
-                )
-            paths.append(Path(str(path)))
-    finally:
-        progress.stop()
-    return paths
+    def errors(self, repo: str, revision: str) -> AbstractContextManager[None]:
+        return hub_errors(self.endpoint, repo, revision)
 
 
 def _bar_class(progress: Progress) -> Any:
@@ -146,12 +149,12 @@ def _bar_class(progress: Progress) -> Any:
 
 
 @contextmanager
-def hub_errors(env: Environment, repo: str, revision: str) -> Iterator[None]:
+def hub_errors(endpoint: str | None, repo: str, revision: str) -> Iterator[None]:
     """Library and network exceptions -> one clear LlmError (exit 3 or 1)."""
     import httpx2
     from huggingface_hub import errors as hf
 
-    where = endpoint(env) or "https://huggingface.co"
+    where = endpoint or "https://huggingface.co"
     try:
         yield
     except LlmError:

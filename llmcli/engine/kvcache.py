@@ -13,14 +13,13 @@ the prefix's tokens, and store llama.cpp's per-sequence state for it under
 - The directory is bounded (`LLM_KV_CACHE_MB`, default 512 MiB); least recently used entries
   (by mtime, touched on every hit) go first. `LLM_KV_CACHE=0` turns the cache off.
 
-Nothing here imports llama_cpp at import time (only `PrefixCache`'s methods do), so the store
-is tested without a model.
+Nothing here imports llama_cpp: the backend's context does the state I/O (`StateTarget`),
+so the store is tested without a model.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import os
 import struct
@@ -31,7 +30,7 @@ from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, Protocol
 
 ENV_SWITCH = "LLM_KV_CACHE"
 ENV_LIMIT = "LLM_KV_CACHE_MB"
@@ -181,8 +180,18 @@ def _unlink(path: Path) -> None:
         path.unlink()
 
 
+class StateTarget(Protocol):
+    """The context a prefix is restored into (`engine._native.Native`)."""
+
+    def holds(self, prefix: Sequence[int]) -> bool: ...
+    def clear(self) -> None: ...
+    def eval(self, tokens: Sequence[int]) -> None: ...
+    def save_state(self) -> bytes: ...
+    def load_state(self, prefix: Sequence[int], payload: bytes) -> bool: ...
+
+
 class PrefixCache:
-    """Restores (hit) or evaluates and saves (miss) a prompt prefix's KV state on a Llama."""
+    """Restores (hit) or evaluates and saves (miss) a prompt prefix's KV state."""
 
     def __init__(self, store: KVStore, model_id: str) -> None:
         self.store = store
@@ -190,70 +199,37 @@ class PrefixCache:
         self.last: Outcome = "skip"
 
     @classmethod
-    def open(cls, settings: KVSettings | None, model_path: Path) -> PrefixCache | None:
+    def open(
+        cls, settings: KVSettings | None, model_path: Path, backend: str
+    ) -> PrefixCache | None:
+        """`backend` names the build whose state format the entries hold."""
         if settings is None:
             return None
-        import llama_cpp
-
-        try:  # the state format belongs to the llama.cpp build
-            model_id = model_identity(model_path, f"llama-cpp-python {llama_cpp.__version__}")
+        try:
+            model_id = model_identity(model_path, backend)
         except OSError:
             return None
         return cls(KVStore(settings.directory, settings.limit_bytes), model_id)
 
-    def prepare(self, llama: Any, tokens: Sequence[int], prefix_len: int) -> Outcome:
-        """Leave `llama` holding the KV of tokens[:prefix_len], from disk when we can.
+    def prepare(self, target: StateTarget, tokens: Sequence[int], prefix_len: int) -> Outcome:
+        """Leave `target` holding the KV of tokens[:prefix_len], from disk when we can.
 
-        Afterwards llama.generate()/eval's own prefix matching evaluates only the rest.
+        Afterwards the sampler's own prefix matching evaluates only the rest.
         """
         prefix = list(tokens[:prefix_len])
-        if prefix_len < MIN_PREFIX_TOKENS or prefix_len >= len(tokens):
-            self.last = "skip"
-        elif llama.n_tokens >= prefix_len and list(llama.input_ids[:prefix_len]) == prefix:
-            self.last = "skip"  # already in memory (chat, batch mode)
-        else:
-            key = self.store.key(self.model_id, prefix)
-            payload = self.store.get(key, prefix)
-            if payload is not None and _load_state(llama, prefix, payload):
-                self.last = "hit"
-            else:
-                if payload is not None:
-                    self.store.discard(key)  # llama.cpp refused it
-                self._evaluate_and_save(llama, key, prefix)
-                self.last = "miss"
-        return self.last
-
-    def _evaluate_and_save(self, llama: Any, key: str, prefix: list[int]) -> None:
-        _clear(llama)
-        llama.eval(prefix)
+        if prefix_len < MIN_PREFIX_TOKENS or prefix_len >= len(tokens) or target.holds(prefix):
+            self.last = "skip"  # too short to pay, or already in memory (chat, batch mode)
+            return self.last
+        key = self.store.key(self.model_id, prefix)
+        payload = self.store.get(key, prefix)
+        if payload is not None and target.load_state(prefix, payload):
+            self.last = "hit"
+            return self.last
+        if payload is not None:
+            self.store.discard(key)  # the backend refused it
+        target.clear()
+        target.eval(prefix)
         with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
-            self.store.put(key, prefix, _save_state(llama))
-
-
-def _clear(llama: Any) -> None:
-    llama.n_tokens = 0
-    llama._ctx.kv_cache_clear()
-
-
-def _save_state(llama: Any) -> bytes:
-    import llama_cpp
-
-    ctx = llama._ctx.ctx
-    size = llama_cpp.llama_state_seq_get_size(ctx, 0)
-    buf = (ctypes.c_uint8 * size)()
-    written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
-    return ctypes.string_at(buf, written)
-
-
-def _load_state(llama: Any, prefix: list[int], payload: bytes) -> bool:
-    import llama_cpp
-
-    _clear(llama)
-    buf = (ctypes.c_uint8 * len(payload)).from_buffer_copy(payload)
-    if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buf, len(payload), 0) == 0:
-        _clear(llama)
-        return False
-    llama.input_ids[: len(prefix)] = prefix
-    llama.n_tokens = len(prefix)
-    llama._requires_eval = True  # logits are not restored: the rest of the prompt refreshes them
-    return True
+            self.store.put(key, prefix, target.save_state())
+        self.last = "miss"
+        return self.last

@@ -1,0 +1,171 @@
+"""The Engine contract: what every backend must (and may) do, and the records it yields.
+
+`stream()` yields text Chunks and ends with one Stats record; `generate()` joins it. A backend
+is `LlamaEngine` (in-process llama.cpp, `engine/llama.py`) today; an HTTP client of
+OpenAI-compatible servers is the next one. Label scoring is optional (`Scorer`): callers ask
+`scorer(engine)` and get one clear error when a backend cannot score.
+
+Importing this module is cheap: no llama_cpp, no jinja2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
+
+from llmcli.errors import ContextOverflowError, LlmError
+
+if TYPE_CHECKING:
+    from llmcli.engine.kvcache import KVSettings
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "interrupted"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """What loading a model needs; built from Settings by `llmcli.runtime`."""
+
+    model_path: Path
+    n_ctx: int | None = None  # None: min(training context, the backend's default)
+    gpu_layers: str = "auto"  # "auto" | "all" | a number
+    threads: int | None = None
+    verbose: bool = False
+    log: Callable[[str], None] | None = None  # where the backend's log goes with verbose
+    kv_cache: KVSettings | None = None  # on-disk cache of template prefixes; None: off
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int | None = None  # None: until the model stops or the context is full
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+
+
+@dataclass(frozen=True)
+class Stats:
+    prompt_tokens: int
+    generated_tokens: int
+    ttft_s: float
+    total_s: float
+    finish_reason: FinishReason
+
+    @property
+    def tokens_per_s(self) -> float:
+        gen_time = self.total_s - self.ttft_s
+        return (self.generated_tokens - 1) / gen_time if gen_time > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "generated_tokens": self.generated_tokens,
+            "ttft_s": round(self.ttft_s, 4),
+            "total_s": round(self.total_s, 4),
+            "tokens_per_s": round(self.tokens_per_s, 2),
+            "finish_reason": self.finish_reason,
+        }
+
+
+StreamEvent = Chunk | Stats
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    stats: Stats
+
+
+class Engine(Protocol):
+    """What every backend must do."""
+
+    model_path: Path
+    n_ctx: int
+    notices: list[str]  # one-line warnings for the user (e.g. no chat template)
+
+    def stream(
+        self, messages: Sequence[Message], options: GenerationOptions
+    ) -> Iterator[StreamEvent]: ...
+    def count_tokens(self, text: str) -> int: ...
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int: ...
+    def tokenize(self, text: str) -> list[int]: ...
+    def detokenize(self, tokens: Sequence[int]) -> str: ...
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What a backend may do: the log-probability of each candidate as the reply's start."""
+
+    def score(self, messages: Sequence[Message], candidates: Sequence[str]) -> list[float]: ...
+
+
+class ScoringEngine(Engine, Scorer, Protocol):
+    """A backend that can do both (sentiment needs it)."""
+
+
+def scorer(engine: Engine) -> ScoringEngine:
+    """The engine as a ScoringEngine, or one clear error when this backend cannot score."""
+    if isinstance(engine, Scorer):
+        return cast(ScoringEngine, engine)
+    raise LlmError(
+        f"{engine.model_path.name}: this engine cannot score labels",
+        hint="sentiment needs a backend that returns prompt log-probabilities",
+    )
+
+
+def join_stream(events: Iterator[StreamEvent]) -> Completion:
+    """`generate` is a join over `stream`."""
+    parts: list[str] = []
+    stats: Stats | None = None
+    for event in events:
+        if isinstance(event, Chunk):
+            parts.append(event.text)
+        else:
+            stats = event
+    assert stats is not None, "a stream always ends with Stats"
+    return Completion("".join(parts), stats)
+
+
+def generate(engine: Engine, messages: Sequence[Message], options: GenerationOptions) -> Completion:
+    return join_stream(engine.stream(messages, options))
+
+
+def answer_reserve(engine: Engine, options: GenerationOptions) -> int:
+    """Tokens kept free for the reply when checking whether a prompt fits."""
+    return min(options.max_tokens or 256, engine.n_ctx // 4)
+
+
+def check_fits(engine: Engine, messages: Sequence[Message], options: GenerationOptions) -> int:
+    """Count the prompt before inference; refuse (never truncate) when it does not fit."""
+    used = engine.count_prompt_tokens(messages)
+    room = engine.n_ctx - answer_reserve(engine, options)
+    if used > room:
+        raise ContextOverflowError(
+            used,
+            room,
+            what="the prompt",
+            hint=f"context is {engine.n_ctx:,} tokens with {engine.n_ctx - room:,} kept for the "
+            "answer; raise --ctx if the model allows, or shorten the input",
+        )
+    return used

@@ -1,0 +1,233 @@
+"""Every touch of llama_cpp and ctypes: the log sink, loading, and one loaded context.
+
+The rest of the engine works through `Native`'s small typed surface, so what it does with
+llama-cpp-python's private parts (`_ctx`, `_batch`, `input_ids`) is in this one file. Nothing
+here is imported until a model is loaded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import llama_cpp
+
+from llmcli.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from llmcli.engine import GenerationOptions
+
+
+@dataclass
+class LogSink:
+    """The last lines of llama.cpp's log, echoed when verbose; errors shown on a failed load."""
+
+    lines: list[str] = field(default_factory=list)
+    echo: Callable[[str], None] | None = None
+
+    def __call__(self, text: str) -> None:
+        self.lines.append(text)
+        del self.lines[:-200]
+        if self.echo:
+            self.echo(text)
+
+    def errors(self) -> str:
+        text = "".join(self.lines)
+        keep = [ln for ln in text.splitlines() if "error" in ln.lower() or "failed" in ln.lower()]
+        return "; ".join(keep[-3:])
+
+
+_current_sink: LogSink | None = None
+_log_callback: Any = None  # kept referenced: llama.cpp holds a raw pointer to it
+
+
+def _install_log_callback() -> None:
+    """Route llama.cpp's log to our sink (llama-cpp-python's own mapping hides errors)."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+
+    @llama_cpp.llama_log_callback  # type: ignore[misc,untyped-decorator]
+    def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        if _current_sink is not None:
+            _current_sink(text.decode("utf-8", errors="replace"))
+
+    _log_callback = callback
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+def version() -> str:
+    return str(llama_cpp.__version__)
+
+
+def system_info() -> dict[str, Any]:
+    info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
+    return {
+        "llama_cpp_python": version(),
+        "llama_cpp_system_info": info.strip(),
+        "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
+    }
+
+
+def gpu_layers(spec: str) -> int:
+    spec = spec.strip().lower()
+    if spec in ("auto", "all", "-1"):
+        return -1 if llama_cpp.llama_supports_gpu_offload() else 0
+    return int(spec)
+
+
+def load(path: Path, *, n_ctx: int, gpu: str, threads: int, sink: LogSink) -> Native:
+    """Open a model and its context; llama.cpp's own complaint becomes the error line."""
+    global _current_sink
+    _install_log_callback()
+    _current_sink = sink
+    try:
+        llama = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_batch=min(512, n_ctx),
+            n_gpu_layers=gpu_layers(gpu),
+            n_threads=threads,
+            n_threads_batch=threads,
+            logits_all=False,
+            verbose=False,
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        detail = sink.errors() or str(exc)
+        raise ModelLoadError(f"llama.cpp could not load {path}: {detail}") from exc
+    return Native(llama, sink)
+
+
+class Native:
+    """One loaded llama.cpp model and context."""
+
+    def __init__(self, llama: Any, sink: LogSink) -> None:
+        self.llama = llama
+        self.sink = sink
+        self.vocab = llama._model.vocab
+        self.n_ctx: int = llama.n_ctx()
+
+    # -- vocabulary -------------------------------------------------------------------------
+
+    def special_text(self, which: str) -> str:
+        """The text of the BOS or EOS token ("" when the model has none)."""
+        model = self.llama._model
+        token = model.token_bos() if which == "bos" else model.token_eos()
+        return str(model.token_get_text(token)) if token >= 0 else ""
+
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = False) -> list[int]:
+        return list(self.llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special))
+
+    def token_bytes(self, token: int, *, special: bool) -> bytes:
+        """One token's bytes, growing the buffer when a piece is long (llama-cpp-python's own
+        version pads with NULs)."""
+        size = 64
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, size, 0, special)
+            if n >= 0:
+                return buf.raw[:n]
+            size = -n
+
+    def is_eog(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
+
+    # -- sampling ---------------------------------------------------------------------------
+
+    def sample(self, tokens: Sequence[int], options: GenerationOptions) -> Iterator[int]:
+        """Tokens sampled after the prompt (llama.cpp reuses the cached common prefix)."""
+        seed = options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
+        self.llama.set_seed(seed)
+        return iter(
+            self.llama.generate(
+                tokens,
+                top_k=options.top_k,
+                top_p=options.top_p,
+                min_p=options.min_p,
+                temp=options.temperature,
+                repeat_penalty=options.repeat_penalty,
+            )
+        )
+
+    # -- the KV state (prefix cache) --------------------------------------------------------
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.llama.n_tokens)
+
+    def holds(self, prefix: Sequence[int]) -> bool:
+        """The context already holds exactly these tokens at its start."""
+        n = len(prefix)
+        return self.n_tokens >= n and list(self.llama.input_ids[:n]) == list(prefix)
+
+    def clear(self) -> None:
+        self.llama.n_tokens = 0
+        self.llama._ctx.kv_cache_clear()
+
+    def eval(self, tokens: Sequence[int]) -> None:
+        self.llama.eval(list(tokens))
+
+    def save_state(self) -> bytes:
+        ctx = self.llama._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buf = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
+        return ctypes.string_at(buf, written)
+
+    def load_state(self, prefix: Sequence[int], payload: bytes) -> bool:
+        self.clear()
+        buf = (ctypes.c_uint8 * len(payload)).from_buffer_copy(payload)
+        if llama_cpp.llama_state_seq_set_data(self.llama._ctx.ctx, buf, len(payload), 0) == 0:
+            self.clear()
+            return False
+        self.llama.input_ids[: len(prefix)] = prefix
+        self.llama.n_tokens = len(prefix)
+        self.llama._requires_eval = True  # logits are not restored: the rest refreshes them
+        return True
+
+    # -- logits (label scoring) -------------------------------------------------------------
+
+    def eval_with_reuse(self, tokens: list[int]) -> None:
+        """Evaluate tokens, keeping the KV cache of the prefix shared with the last eval."""
+        llama = self.llama
+        common = 0
+        limit = min(llama.n_tokens, len(tokens) - 1)  # re-eval at least one token for logits
+        ids = llama.input_ids
+        while common < limit and ids[common] == tokens[common]:
+            common += 1
+        llama.n_tokens = common
+        llama.eval(tokens[common:])
+
+    def eval_rows(self, tokens: list[int]) -> None:
+        """Evaluate tokens after the cached ones, keeping a logit row for every token."""
+        llama = self.llama
+        llama._ctx.kv_cache_seq_rm(-1, llama.n_tokens, -1)
+        llama._batch.set_batch(batch=tokens, n_past=llama.n_tokens, logits_all=True)
+        llama._ctx.decode(llama._batch)
+        llama.input_ids[llama.n_tokens : llama.n_tokens + len(tokens)] = tokens
+        llama.n_tokens += len(tokens)
+
+    def truncate(self, n: int) -> None:
+        """Forget the tokens after the first n (their KV is overwritten by the next eval)."""
+        self.llama.n_tokens = n
+
+    def logprobs(self, row: int) -> Any:
+        """Log-softmax of the logits of the last decode's row (-1: its last token)."""
+        import numpy as np
+
+        n_vocab = self.llama.n_vocab()
+        ptr = llama_cpp.llama_get_logits_ith(self.llama.ctx, row)
+        logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,)).astype(np.float64)
+        peak = logits.max()
+        return logits - (peak + np.log(np.exp(logits - peak).sum()))
+
+    def close(self) -> None:
+        global _current_sink
+        llama, self.llama = self.llama, None
+        if llama is not None:
+            llama.close()
+        if _current_sink is self.sink:
+            _current_sink = None

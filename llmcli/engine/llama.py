@@ -1,0 +1,204 @@
+"""LlamaEngine: llama.cpp in-process, with our own sampling loop, detokenizer and prefix cache.
+
+It renders the model's own chat template, counts and budgets tokens, streams `Chunk`s and one
+`Stats`, and scores labels (`engine/scoring.py`). Every llama_cpp call goes through
+`engine/_native.py`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from llmcli.engine import (
+    Chunk,
+    EngineParams,
+    FinishReason,
+    GenerationOptions,
+    Message,
+    Stats,
+    StreamEvent,
+)
+from llmcli.engine._native import LogSink, Native
+from llmcli.engine.chatformat import FALLBACK_TEMPLATE, ChatTemplateError, render_messages
+from llmcli.engine.gguf import GGUFInfo, read_gguf
+from llmcli.engine.kvcache import PrefixCache
+from llmcli.engine.stopfilter import StopFilter
+from llmcli.errors import ContextOverflowError, LlmError
+
+DEFAULT_CTX = 4096
+
+
+def default_threads() -> int:
+    n = os.cpu_count() or 1
+    return n if n <= 4 else n // 2  # big machines report SMT siblings
+
+
+def resolve_ctx(requested: int | None, info: GGUFInfo) -> int:
+    train = info.context_length or DEFAULT_CTX
+    n = requested if requested else min(train, DEFAULT_CTX)
+    return -(-n // 256) * 256
+
+
+def backend_info() -> dict[str, Any]:
+    """Versions and build of llama.cpp, for `llm info`."""
+    from llmcli.engine import _native
+
+    return _native.system_info()
+
+
+class LlamaEngine:
+    """The Engine contract (and Scorer) over one loaded llama.cpp context."""
+
+    def __init__(self, native: Native, info: GGUFInfo) -> None:
+        self._native = native
+        self.info = info
+        self.model_path = info.path
+        self.n_ctx: int = native.n_ctx
+        self.notices: list[str] = []
+        self.prefix_cache: PrefixCache | None = None
+        self._pieces: dict[int, bytes] = {}
+        self._bos = native.special_text("bos")
+        self._eos = native.special_text("eos")
+        self._template = info.chat_template
+        if self._template is None:
+            self._template = FALLBACK_TEMPLATE
+            self.notices.append(
+                f"{info.path.name} has no chat template; using a generic ChatML format"
+            )
+
+    @classmethod
+    def load(cls, params: EngineParams) -> LlamaEngine:
+        from llmcli.engine import _native
+
+        info = read_gguf(params.model_path)
+        sink = LogSink(echo=params.log if params.verbose else None)
+        native = _native.load(
+            params.model_path,
+            n_ctx=resolve_ctx(params.n_ctx, info),
+            gpu=params.gpu_layers,
+            threads=params.threads or default_threads(),
+            sink=sink,
+        )
+        engine = cls(native, info)
+        backend = f"llama-cpp-python {_native.version()}"  # the state format is the build's
+        engine.prefix_cache = PrefixCache.open(params.kv_cache, params.model_path, backend)
+        return engine
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._native.tokenize(text)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        data = b"".join(self._piece(t) for t in tokens)
+        return data.decode("utf-8", errors="replace")
+
+    def _piece(self, token: int) -> bytes:
+        """A token's bytes, cached: the sampling loop asks for every token."""
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = self._pieces[token] = self._native.token_bytes(token, special=False)
+        return piece
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
+        try:
+            text = render_messages(messages, self._template or "", self._bos, self._eos)
+        except ChatTemplateError as exc:
+            raise LlmError(f"{self.model_path.name}: {exc}") from None
+        add_bos = bool(self._bos) and not text.startswith(self._bos) and self._wants_bos()
+        return self._native.tokenize(text, add_bos=add_bos, special=True)
+
+    def _wants_bos(self) -> bool:
+        value = self.info.metadata.get("tokenizer.ggml.add_bos_token")
+        return bool(value) if isinstance(value, bool) else False
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return len(self.prompt_tokens(messages))
+
+    # -- generation -----------------------------------------------------------------------
+
+    def stream(
+        self, messages: Sequence[Message], options: GenerationOptions
+    ) -> Iterator[StreamEvent]:
+        tokens = self.prompt_tokens(messages)
+        if len(tokens) >= self.n_ctx:
+            raise ContextOverflowError(len(tokens), self.n_ctx - 1, what="the prompt")
+        return self._stream_tokens(tokens, options, self._template_prefix(messages, tokens))
+
+    def _stream_tokens(
+        self, tokens: list[int], options: GenerationOptions, prefix: int = 0
+    ) -> Iterator[StreamEvent]:
+        native = self._native
+        room = self.n_ctx - len(tokens)
+        limit = min(options.max_tokens or room, room)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stops = StopFilter(options.stop)
+        start = time.perf_counter()
+        self._use_prefix_cache(tokens, prefix)  # inside the timing: it is prompt evaluation
+        first = 0.0
+        count = 0
+        reason: FinishReason = "length"
+        for token in native.sample(tokens, options):
+            if count == 0:
+                first = time.perf_counter() - start
+            if native.is_eog(token):
+                reason = "stop"
+                break
+            count += 1
+            text = stops.feed(decoder.decode(self._piece(token)))
+            if text:
+                yield Chunk(text)
+            if stops.stopped:
+                reason = "stop"
+                break
+            if count >= limit:
+                break
+        if not stops.stopped:
+            tail = stops.feed(decoder.decode(b"", final=True)) + stops.flush()
+            if tail:
+                yield Chunk(tail)
+        yield Stats(len(tokens), count, first, time.perf_counter() - start, reason)
+
+    # -- on-disk prefix cache (logic in engine/kvcache.py) ---------------------------------
+
+    def _template_prefix(self, messages: Sequence[Message], tokens: list[int]) -> int:
+        """Tokens before the last user message's content: system prompt, few-shot examples
+        and the turn opener, found as the tokens shared with a render of a stand-in message."""
+        if self.prefix_cache is None or not messages or messages[-1].role != "user":
+            return 0
+        probe = [*messages[:-1], Message("user", "\ue000")]  # a private-use stand-in
+        try:
+            other = self.prompt_tokens(probe)
+        except LlmError:
+            return 0
+        n = 0
+        for a, b in zip(tokens, other, strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    def _use_prefix_cache(self, tokens: list[int], prefix: int) -> None:
+        if self.prefix_cache is not None and prefix:
+            self.prefix_cache.prepare(self._native, tokens, prefix)
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def score(self, messages: Sequence[Message], candidates: Sequence[str]) -> list[float]:
+        """Log-probability of each candidate as the start of the reply: one prompt eval."""
+        from llmcli.engine import scoring
+
+        prompt = self.prompt_tokens(messages)
+        labels = scoring.candidate_tokens(self._native, prompt, candidates)
+        self._use_prefix_cache(prompt, self._template_prefix(messages, prompt))
+        return scoring.score(self._native, prompt, labels)
+
+    def close(self) -> None:
+        self._native.close()
