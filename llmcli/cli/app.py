@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "models",
     "templates",
     "info",
+    "completion",
 )
 
 
