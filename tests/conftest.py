@@ -8,12 +8,16 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import pytest
 
 from llmcli.cli.main import main
 from llmcli.env import Environment
 from tests.fake_engine import FakeEngine
+
+if TYPE_CHECKING:
+    from llmcli.engine import EngineParams
 
 # Tests see no user config, no colour, a fixed width.
 os.environ.pop("LLM_MODEL", None)
@@ -36,11 +40,11 @@ class Runner:
         self.tmp_path = tmp_path
         self.engine = engine
         self.loaded: list[Path] = []
-        self.params: list[object] = []  # EngineParams of each load
+        self.params: list[EngineParams] = []  # of each load
         self.environ: dict[str, str] = {"NO_COLOR": "1", "HF_HUB_OFFLINE": "1"}
 
-    def factory(self, params: object) -> FakeEngine:
-        self.loaded.append(params.model_path)  # type: ignore[attr-defined]
+    def factory(self, params: EngineParams) -> FakeEngine:
+        self.loaded.append(params.model_path)
         self.params.append(params)
         self.engine.closed = False
         return self.engine
@@ -69,7 +73,13 @@ class Runner:
     def __call__(self, *args: str, stdin: bytes | str | None = None, tty: bool = False) -> Result:
         env = self.make_env(stdin, tty=tty)
         code = main(list(args), env)
-        return Result(code, env.stdout.getvalue(), env.stderr.getvalue())  # type: ignore[attr-defined]
+        return Result(code, captured(env.stdout), captured(env.stderr))
+
+
+def captured(stream: IO[str]) -> str:
+    """What was written to a stream of make_env() (a StringIO)."""
+    assert isinstance(stream, io.StringIO)
+    return stream.getvalue()
 
 
 @pytest.fixture

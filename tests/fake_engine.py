@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from llmcli.engine import (
     Chunk,
@@ -92,7 +93,9 @@ class FakeEngine:
             if self.interrupt_after is not None and i >= self.interrupt_after:
                 raise KeyboardInterrupt
             yield Chunk(piece)
-        reason = "length" if len(pieces) < len(_WORD.findall(text)) else "stop"
+        reason: Literal["length", "stop"] = (
+            "length" if len(pieces) < len(_WORD.findall(text)) else "stop"
+        )
         yield Stats(self.count_prompt_tokens(messages), len(pieces), 0.01, 0.02, reason)
 
     def generate(self, messages: Sequence[Message], options: GenerationOptions) -> Completion:
@@ -106,3 +109,9 @@ class FakeEngine:
 
     def close(self) -> None:
         self.closed = True
+
+
+if TYPE_CHECKING:
+    from llmcli.engine import Engine
+
+    _check: Engine = FakeEngine()  # mypy holds FakeEngine to the Engine protocol

@@ -20,6 +20,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -52,6 +53,7 @@ class HubServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET address
         return f"http://{host}:{port}"
 
     def start(self) -> HubServer:
@@ -71,7 +73,7 @@ class HubServer:
 
     # -- repos -------------------------------------------------------------------------
 
-    def add_repo(self, repo: str, files: dict[str, bytes | Path]) -> Path:
+    def add_repo(self, repo: str, files: Mapping[str, bytes | Path]) -> Path:
         """Lay out a repo: bytes are written, a Path is linked (big files are not copied)."""
         base = self.root / repo
         base.mkdir(parents=True, exist_ok=True)
@@ -379,6 +381,8 @@ def _skip_value(data: bytes, pos: int, vtype: int) -> int:
         return pos + _SCALAR_SIZES[vtype]
     if vtype == 8:
         return _read_str(data, pos)[1]
+    etype: int
+    count: int
     etype, count = struct.unpack_from("<IQ", data, pos)
     pos += 12
     if etype in _SCALAR_SIZES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,7 @@ def test_budget_counts_the_whole_rendered_conversation() -> None:
     engine = FakeEngine(n_ctx=2048)
     original = engine.count_prompt_tokens
 
-    def spy(messages: list[Message]) -> int:
+    def spy(messages: Sequence[Message]) -> int:
         counted.append(len(messages))
         return original(messages)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from llmcli.tasks.chunking import BOUNDARIES, chunk_text, sentences, split_edges, split_keep
@@ -57,7 +59,7 @@ def test_single_run_longer_than_budget_is_cut_between_tokens() -> None:
         def tokenize(self, text: str) -> list[int]:
             return [ord(c) for c in text]
 
-        def detokenize(self, tokens: list[int]) -> str:
+        def detokenize(self, tokens: Sequence[int]) -> str:
             return "".join(chr(t) for t in tokens)
 
     word = "x" * 25

@@ -13,9 +13,13 @@ from tests.conftest import Runner
 from tests.fake_engine import FakeEngine
 
 # A value for each flag, and where it must arrive: EngineParams (load) or GenerationOptions.
-LOAD = {"--ctx": ("300", "n_ctx", 512), "--threads": ("3", "threads", 3)}
+Target = dict[str, tuple[str | None, str, object]]  # flag -> (value typed, field, expected)
+LOAD: Target = {"--ctx": ("300", "n_ctx", 512), "--threads": ("3", "threads", 3)}
 LOAD |= {"--gpu-layers": ("0", "gpu_layers", "0"), "--verbose": (None, "verbose", True)}
-SAMPLE = {"--temperature": ("0.25", "temperature", 0.25), "--top-p": ("0.5", "top_p", 0.5)}
+SAMPLE: Target = {
+    "--temperature": ("0.25", "temperature", 0.25),
+    "--top-p": ("0.5", "top_p", 0.5),
+}
 SAMPLE |= {"--max-tokens": ("7", "max_tokens", 7), "--seed": ("11", "seed", 11)}
 
 # The arguments and stdin each model command needs besides the flags under test.
@@ -74,7 +78,7 @@ def test_each_shared_flag_reaches_the_engine(
     result = llm(*argv, stdin=stdin)
     assert result.exit_code == 0, result.stderr
     params = llm.params[-1]
-    assert params.model_path == bundled_model  # type: ignore[attr-defined]
+    assert params.model_path == bundled_model
     for flag, (_, field, expected) in LOAD.items():
         assert flag in declared, f"{name} lacks {flag}"
         assert getattr(params, field) == expected, f"{name} {flag}"

@@ -11,6 +11,7 @@ import pytest
 from llmcli.env import Environment
 from llmcli.errors import TemplateError
 from llmcli.prompts import builtin_dir, load_template, parse_params, template_paths
+from tests.conftest import Runner
 from tests.fake_engine import FakeEngine
 
 REQUIRED = {"summarize": {"text": "T"}, "summarize-combine": {"text": "T"}}
@@ -138,7 +139,7 @@ def test_system_and_user_must_come_before_tables(env: Environment) -> None:
 # -- llm templates ------------------------------------------------------------------------
 
 
-def test_templates_list_piped_is_tab_separated(llm) -> None:
+def test_templates_list_piped_is_tab_separated(llm: Runner) -> None:
     result = llm("templates", "list")
     assert result.exit_code == 0, result.stderr
     rows = [line.split("\t") for line in result.stdout.splitlines()]
@@ -148,7 +149,7 @@ def test_templates_list_piped_is_tab_separated(llm) -> None:
     assert "\x1b" not in result.stdout
 
 
-def test_templates_list_json_and_user_override(llm, tmp_path: Path) -> None:
+def test_templates_list_json_and_user_override(llm: Runner, tmp_path: Path) -> None:
     user_dir = tmp_path / "config" / "templates"
     user_dir.mkdir(parents=True)
     (user_dir / "translate.toml").write_text('description = "mine"\nuser = "{{ text }}"\n')
@@ -159,13 +160,13 @@ def test_templates_list_json_and_user_override(llm, tmp_path: Path) -> None:
     assert data["broken"]["description"].startswith("(error:")
 
 
-def test_templates_list_in_a_terminal_is_a_table(llm) -> None:
+def test_templates_list_in_a_terminal_is_a_table(llm: Runner) -> None:
     result = llm("templates", "list", tty=True)
     assert result.exit_code == 0
     assert "summarize" in result.stdout and "built-in" in result.stdout
 
 
-def test_templates_show_prints_the_source_and_origin(llm) -> None:
+def test_templates_show_prints_the_source_and_origin(llm: Runner) -> None:
     result = llm("templates", "show", "summarize")
     assert result.exit_code == 0
     assert result.stdout == (builtin_dir() / "summarize.toml").read_text(encoding="utf-8")
@@ -174,13 +175,13 @@ def test_templates_show_prints_the_source_and_origin(llm) -> None:
     assert data["origin"] == "built-in" and data["source"].startswith("#")
 
 
-def test_templates_show_unknown_is_exit_2(llm) -> None:
+def test_templates_show_unknown_is_exit_2(llm: Runner) -> None:
     result = llm("templates", "show", "nope")
     assert result.exit_code == 2
     assert "unknown template 'nope'" in result.stderr
 
 
-def test_templates_path(llm, tmp_path: Path) -> None:
+def test_templates_path(llm: Runner, tmp_path: Path) -> None:
     result = llm("templates", "path")
     assert result.stdout.strip() == str(tmp_path / "config" / "templates")
     data = json.loads(llm("templates", "path", "--json").stdout)
@@ -190,7 +191,7 @@ def test_templates_path(llm, tmp_path: Path) -> None:
 # -- llm run -t -----------------------------------------------------------------------------
 
 
-def test_run_any_template_with_params(llm, engine: FakeEngine) -> None:
+def test_run_any_template_with_params(llm: Runner, engine: FakeEngine) -> None:
     result = llm("run", "-t", "summarize", "-p", "length=short", stdin="Long report text.")
     assert result.exit_code == 0, result.stderr
     assert "Long report text." in engine.calls[0].user
@@ -198,7 +199,7 @@ def test_run_any_template_with_params(llm, engine: FakeEngine) -> None:
     assert engine.calls[0].options.temperature == 0
 
 
-def test_run_template_unknown_param_is_exit_2(llm, engine: FakeEngine) -> None:
+def test_run_template_unknown_param_is_exit_2(llm: Runner, engine: FakeEngine) -> None:
     result = llm("run", "-t", "summarize", "-p", "tone=dry", stdin="text")
     assert result.exit_code == 2
     assert "no parameter 'tone'" in result.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from llmcli.engine import Message
+from tests.conftest import Runner, captured
 from tests.fake_engine import FakeEngine
 
 
@@ -25,7 +26,7 @@ def scored(engine: FakeEngine) -> None:
     engine.scorer = keyword_scorer
 
 
-def test_single_text_prints_the_label(llm, engine: FakeEngine) -> None:
+def test_single_text_prints_the_label(llm: Runner, engine: FakeEngine) -> None:
     result = llm("sentiment", "I love it")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "positive\n"
@@ -35,7 +36,7 @@ def test_single_text_prints_the_label(llm, engine: FakeEngine) -> None:
     assert engine.closed
 
 
-def test_json_has_label_score_probs_model_and_timings(llm) -> None:
+def test_json_has_label_score_probs_model_and_timings(llm: Runner) -> None:
     data = json.loads(llm("sentiment", "--json", "This is awful").stdout)
     assert set(data) == {"label", "score", "probs", "model", "timings"}
     assert data["label"] == "negative"
@@ -45,7 +46,7 @@ def test_json_has_label_score_probs_model_and_timings(llm) -> None:
     assert data["timings"]["prompt_tokens"] > 0
 
 
-def test_terminal_shows_label_and_distribution(llm) -> None:
+def test_terminal_shows_label_and_distribution(llm: Runner) -> None:
     result = llm("sentiment", "I love it", tty=True)
     assert result.exit_code == 0
     first, *rest = result.stdout.splitlines()
@@ -53,21 +54,21 @@ def test_terminal_shows_label_and_distribution(llm) -> None:
     assert len(rest) == 3 and "negative" in result.stdout
 
 
-def test_custom_labels_are_scored(llm, engine: FakeEngine) -> None:
+def test_custom_labels_are_scored(llm: Runner, engine: FakeEngine) -> None:
     result = llm("sentiment", "--labels", "bug,feature,question", "The app crashes")
     assert result.stdout == "bug\n"
     assert engine.score_calls[-1][1] == ["bug", "feature", "question"]
     assert "bug, feature, question" in engine.score_calls[-1][0][0].content
 
 
-def test_text_from_stdin_and_from_a_file(llm, tmp_path: Path) -> None:
+def test_text_from_stdin_and_from_a_file(llm: Runner, tmp_path: Path) -> None:
     assert llm("sentiment", stdin="what an awful day\n").stdout == "negative\n"
     review = tmp_path / "review.txt"
     review.write_text("I love this phone", encoding="utf-8")
     assert llm("sentiment", str(review)).stdout == "positive\n"
 
 
-def test_threshold_makes_unsure_answers_uncertain(llm, engine: FakeEngine) -> None:
+def test_threshold_makes_unsure_answers_uncertain(llm: Runner, engine: FakeEngine) -> None:
     engine.scorer = lambda m, labels: [-1.0, -1.2, -5.0]
     args = ("sentiment", "--no-calibrate", "--threshold")
     assert llm(*args, "0.8", "hmm").stdout == "uncertain\n"
@@ -86,7 +87,7 @@ def test_threshold_makes_unsure_answers_uncertain(llm, engine: FakeEngine) -> No
     ],
 )
 def test_bad_input_is_one_line_with_its_exit_code(
-    llm, args: tuple[str, ...], code: int, words: str
+    llm: Runner, args: tuple[str, ...], code: int, words: str
 ) -> None:
     result = llm("sentiment", *args)
     assert result.exit_code == code, result.stderr
@@ -94,7 +95,7 @@ def test_bad_input_is_one_line_with_its_exit_code(
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
-def test_calibration_divides_out_the_prompt_bias(llm, engine: FakeEngine) -> None:
+def test_calibration_divides_out_the_prompt_bias(llm: Runner, engine: FakeEngine) -> None:
     """A model that says "positive" to everything, content-free texts included."""
 
     def leaning(messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
@@ -105,23 +106,26 @@ def test_calibration_divides_out_the_prompt_bias(llm, engine: FakeEngine) -> Non
 
     engine.scorer = leaning
     args = ("sentiment", "--batch", "--labels", "positive,negative")
-    assert llm(*args, "--no-calibrate", stdin="awful\n").stdout.startswith("positive")
+    plain = llm(*args, "--no-calibrate", stdin="awful\n")
+    assert plain.exit_code == 0, plain.stderr
+    assert plain.stdout.startswith("positive")
     assert len(engine.score_calls) == 1
     result = llm(*args, stdin="awful\nI love it\n")
+    assert result.exit_code == 0, result.stderr
     assert [ln.split("\t")[0] for ln in result.stdout.splitlines()] == ["negative", "positive"]
     calibration = [messages[-1].content for messages, _ in engine.score_calls[1:4]]
     assert len(engine.score_calls) == 1 + 3 + 2  # calibrated once per run, not per line
     assert all("awful" not in text and "love" not in text for text in calibration)
 
 
-def test_labels_the_model_cannot_tell_apart_exit_2(llm, engine: FakeEngine) -> None:
+def test_labels_the_model_cannot_tell_apart_exit_2(llm: Runner, engine: FakeEngine) -> None:
     engine.tokenize = lambda text: [1]  # type: ignore[method-assign]
     result = llm("sentiment", "--labels", "yes,no", "x")
     assert result.exit_code == 2
     assert "same tokens" in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_single_text_too_long_exits_4(llm, engine: FakeEngine) -> None:
+def test_single_text_too_long_exits_4(llm: Runner, engine: FakeEngine) -> None:
     engine.n_ctx = 64
     result = llm("sentiment", "word " * 200)
     assert result.exit_code == 4
@@ -129,7 +133,7 @@ def test_single_text_too_long_exits_4(llm, engine: FakeEngine) -> None:
     assert engine.score_calls == []
 
 
-def test_batch_one_line_per_input_line_in_order(llm) -> None:
+def test_batch_one_line_per_input_line_in_order(llm: Runner) -> None:
     result = llm("sentiment", "--batch", stdin="I love it\n\nThis is awful\nTuesday\n")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.split("\n")
@@ -139,7 +143,7 @@ def test_batch_one_line_per_input_line_in_order(llm) -> None:
     assert 0.5 < float(score) <= 1.0
 
 
-def test_batch_line_too_long_fails_alone_and_exit_is_4(llm, engine: FakeEngine) -> None:
+def test_batch_line_too_long_fails_alone_and_exit_is_4(llm: Runner, engine: FakeEngine) -> None:
     engine.n_ctx = 120
     text = "I love it\n" + "word " * 200 + "\nThis is awful\n"
     result = llm("sentiment", "--batch", "--labels", "positive,negative", stdin=text)
@@ -149,7 +153,7 @@ def test_batch_line_too_long_fails_alone_and_exit_is_4(llm, engine: FakeEngine) 
     assert "could not classify 1 line (line 2)" in result.stderr
 
 
-def test_batch_json_lines(llm) -> None:
+def test_batch_json_lines(llm: Runner) -> None:
     result = llm("sentiment", "--batch", "--json", stdin="I love it\n\nawful\n")
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["line"] for r in rows] == [1, 2, 3]
@@ -162,7 +166,7 @@ def test_batch_json_lines(llm) -> None:
     assert rows[2]["label"] == "negative"
 
 
-def test_batch_jsonl_field_with_a_bad_line(llm) -> None:
+def test_batch_jsonl_field_with_a_bad_line(llm: Runner) -> None:
     stdin = '{"body": "I love it"}\nnot json\n{"body": "awful"}\n'
     result = llm("sentiment", "--batch", "--field", "body", "--json", stdin=stdin)
     assert result.exit_code == 4
@@ -171,20 +175,20 @@ def test_batch_jsonl_field_with_a_bad_line(llm) -> None:
     assert "not valid JSON" in rows[1]["error"]
 
 
-def test_batch_invalid_utf8_line_fails_alone(llm) -> None:
+def test_batch_invalid_utf8_line_fails_alone(llm: Runner) -> None:
     result = llm("sentiment", "--batch", stdin=b"I love it\n\xff\xfe bad\nawful\n")
     assert [ln.split("\t")[0] for ln in result.stdout.splitlines()] == ["positive", "", "negative"]
     assert "line 2" in result.stderr and "UTF-8" in result.stderr
 
 
-def test_batch_from_a_file_with_crlf(llm, tmp_path: Path) -> None:
+def test_batch_from_a_file_with_crlf(llm: Runner, tmp_path: Path) -> None:
     path = tmp_path / "in.txt"
     path.write_bytes(b"awful\r\nI love it\r\n")
     result = llm("sentiment", "--batch", str(path))
     assert [ln.split("\t")[0] for ln in result.stdout.splitlines()] == ["negative", "positive"]
 
 
-def test_batch_needs_input(llm, tmp_path: Path) -> None:
+def test_batch_needs_input(llm: Runner, tmp_path: Path) -> None:
     assert llm("sentiment", "--batch").exit_code == 4
     result = llm("sentiment", "--batch", str(tmp_path / "missing.txt"))
     assert result.exit_code == 4 and "no such file" in result.stderr
@@ -197,7 +201,7 @@ def _eval_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_eval_json_metrics(llm, tmp_path: Path) -> None:
+def test_eval_json_metrics(llm: Runner, tmp_path: Path) -> None:
     result = llm("sentiment", "--eval", str(_eval_file(tmp_path)), "--json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
@@ -211,19 +215,21 @@ def test_eval_json_metrics(llm, tmp_path: Path) -> None:
     assert set(data) >= {"macro_f1", "model", "texts_per_s"}
 
 
-def test_eval_table(llm, tmp_path: Path) -> None:
+def test_eval_table(llm: Runner, tmp_path: Path) -> None:
     result = llm("sentiment", "--eval", str(_eval_file(tmp_path)), tty=True)
     assert result.exit_code == 0, result.stderr
     for words in ("accuracy", "macro-F1", "precision", "recall", "confusion matrix", "0.667"):
         assert words in result.stdout
 
 
-def test_eval_label_outside_labels_exits_4(llm, tmp_path: Path) -> None:
+def test_eval_label_outside_labels_exits_4(llm: Runner, tmp_path: Path) -> None:
     result = llm("sentiment", "--eval", str(_eval_file(tmp_path)), "--labels", "positive,meh")
     assert result.exit_code == 4 and "not among --labels" in result.stderr
 
 
-def test_user_template_override_is_honoured(llm, engine: FakeEngine, tmp_path: Path) -> None:
+def test_user_template_override_is_honoured(
+    llm: Runner, engine: FakeEngine, tmp_path: Path
+) -> None:
     templates = tmp_path / "config" / "templates"
     templates.mkdir(parents=True)
     (templates / "sentiment.toml").write_text(
@@ -233,14 +239,16 @@ def test_user_template_override_is_honoured(llm, engine: FakeEngine, tmp_path: P
     assert [m.content for m in engine.score_calls[-1][0]] == ["Mood of: I love it"]
 
 
-def test_template_option_and_a_template_without_text(llm, tmp_path: Path) -> None:
+def test_template_option_and_a_template_without_text(llm: Runner, tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('user = "{{ input }}"\n[variables.input]\ndefault = ""\n', encoding="utf-8")
     result = llm("sentiment", "-t", str(path), "hello")
     assert result.exit_code == 2 and "'text'" in result.stderr
 
 
-def test_examples_for_other_labels_are_dropped(llm, engine: FakeEngine, tmp_path: Path) -> None:
+def test_examples_for_other_labels_are_dropped(
+    llm: Runner, engine: FakeEngine, tmp_path: Path
+) -> None:
     path = tmp_path / "fewshot.toml"
     path.write_text(
         'user = "{{ text }}"\n[variables.text]\nrequired = true\n'
@@ -254,13 +262,15 @@ def test_examples_for_other_labels_are_dropped(llm, engine: FakeEngine, tmp_path
     assert [m.content for m in engine.score_calls[-1][0]] == ["it crashes"]
 
 
-def test_help_has_examples(llm, capsys) -> None:
+def test_help_has_examples(llm: Runner, capsys: pytest.CaptureFixture[str]) -> None:
     assert llm("sentiment", "--help").exit_code == 0
     shown = capsys.readouterr().out  # click prints help to the process's stdout
     assert "--batch" in shown and "llm sentiment --eval" in shown and "TEXT|FILE" in shown
 
 
-def test_progress_bar_goes_to_a_terminal_stderr_only(llm, monkeypatch) -> None:
+def test_progress_bar_goes_to_a_terminal_stderr_only(
+    llm: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import io
 
     monkeypatch.setenv("TERM", "xterm")  # Rich draws no live bar on a dumb terminal
@@ -271,7 +281,7 @@ def test_progress_bar_goes_to_a_terminal_stderr_only(llm, monkeypatch) -> None:
     env.stderr_isatty = True
     with TaskProgress(env, bar=True, unit="") as update:
         update(Progress("classifying", 1, 2))
-    assert "classifying" in env.stderr.getvalue() and env.stdout.getvalue() == ""
+    assert "classifying" in captured(env.stderr) and captured(env.stdout) == ""
     quiet = llm.make_env()
     quiet.stderr = io.StringIO()
     with TaskProgress(quiet, bar=True, unit="") as update:

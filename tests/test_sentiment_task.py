@@ -10,7 +10,7 @@ import pytest
 
 from llmcli.engine import Message
 from llmcli.errors import InputError, TemplateError, UsageError
-from llmcli.prompts import parse_template
+from llmcli.prompts import Template, parse_template
 from llmcli.tasks.sentiment import (
     UNCERTAIN,
     Classifier,
@@ -55,7 +55,7 @@ assistant = "neutral"
 
 
 @pytest.fixture
-def template(tmp_path: Path):
+def template(tmp_path: Path) -> Template:
     path = tmp_path / "t.toml"
     path.write_text(TEMPLATE, encoding="utf-8")
     return parse_template(path, "file")
@@ -118,7 +118,7 @@ def test_predict_takes_the_most_probable_label_and_threshold_makes_it_uncertain(
     assert unsure.label == UNCERTAIN and unsure.probs == sure.probs
 
 
-def test_examples_with_answers_outside_the_labels_are_dropped(template) -> None:
+def test_examples_with_answers_outside_the_labels_are_dropped(template: Template) -> None:
     messages = build_messages(template, "hello", ("positive", "negative"))
     assert [m.role for m in messages] == [
         "system",
@@ -141,7 +141,7 @@ def test_template_without_text_variable_is_refused(tmp_path: Path) -> None:
         build_messages(parse_template(path, "file"), "x", ("a", "b"))
 
 
-def test_batch_keeps_order_empty_lines_and_per_line_errors(template) -> None:
+def test_batch_keeps_order_empty_lines_and_per_line_errors(template: Template) -> None:
     engine = FakeEngine(scorer=keyword_scorer, n_ctx=80)
     classifier = Classifier(engine, template, ("positive", "negative"))
     lines: list[str | InputError] = [
@@ -160,7 +160,7 @@ def test_batch_keeps_order_empty_lines_and_per_line_errors(template) -> None:
     assert results[4].prediction and results[4].prediction.label == "negative"
 
 
-def test_batch_prompts_share_their_prefix(template) -> None:
+def test_batch_prompts_share_their_prefix(template: Template) -> None:
     """Only the last message differs between texts, so the engine can reuse the KV cache."""
     engine = FakeEngine(scorer=keyword_scorer)
     classifier = Classifier(engine, template, ("positive", "negative"))
@@ -214,7 +214,7 @@ def test_eval_labels_come_from_the_file_unless_given() -> None:
         eval_labels(rows, ("pos", "meh"))
 
 
-def test_evaluate_runs_every_row(template) -> None:
+def test_evaluate_runs_every_row(template: Template) -> None:
     engine = FakeEngine(scorer=keyword_scorer)
     classifier = Classifier(engine, template, ("positive", "negative"))
     rows = [("good", "positive"), ("bad", "negative"), ("good but", "negative")]

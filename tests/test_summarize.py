@@ -14,6 +14,7 @@ from llmcli.env import Environment
 from llmcli.prompts import load_template
 from llmcli.tasks import Progress
 from llmcli.tasks.summarize import summarize
+from tests.conftest import Runner
 from tests.fake_engine import FakeEngine
 
 
@@ -27,7 +28,9 @@ def seen_words(engine: FakeEngine) -> set[str]:
     return {w for call in engine.calls for w in re.findall(r"\bw\d+\b", call.user)}
 
 
-def test_short_input_is_one_call_and_prints_only_the_summary(llm, engine: FakeEngine) -> None:
+def test_short_input_is_one_call_and_prints_only_the_summary(
+    llm: Runner, engine: FakeEngine
+) -> None:
     engine.replies = ["Here is a summary of the text:\n\nThe council approved the library."]
     result = llm("summarize", stdin="The council voted to build a library. " * 5)
     assert result.exit_code == 0, result.stderr
@@ -37,7 +40,7 @@ def test_short_input_is_one_call_and_prints_only_the_summary(llm, engine: FakeEn
     assert result.stderr == ""
 
 
-def test_files_as_arguments(llm, engine: FakeEngine, tmp_path: Path) -> None:
+def test_files_as_arguments(llm: Runner, engine: FakeEngine, tmp_path: Path) -> None:
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("First file text.")
     b.write_text("Second file text.")
@@ -45,7 +48,7 @@ def test_files_as_arguments(llm, engine: FakeEngine, tmp_path: Path) -> None:
     assert "First file text.\n\nSecond file text." in engine.calls[0].user
 
 
-def test_options_reach_the_prompt(llm, engine: FakeEngine) -> None:
+def test_options_reach_the_prompt(llm: Runner, engine: FakeEngine) -> None:
     llm("summarize", "--length", "short", "--format", "bullets", "--lang", "pt", stdin="Text.")
     user = engine.calls[0].user
     assert "one or two sentences" in user and "bullet points" in user
@@ -56,7 +59,7 @@ def test_options_reach_the_prompt(llm, engine: FakeEngine) -> None:
     assert engine.calls[-1].options.max_tokens == 148
 
 
-def test_json_has_text_counts_and_timings(llm, engine: FakeEngine) -> None:
+def test_json_has_text_counts_and_timings(llm: Runner, engine: FakeEngine) -> None:
     engine.replies = ["Short summary."]
     result = llm("summarize", "--json", "--lang", "português", stdin="Some words to read.")
     data = json.loads(result.stdout)
@@ -68,7 +71,7 @@ def test_json_has_text_counts_and_timings(llm, engine: FakeEngine) -> None:
     assert data["timings"]["calls"] == 1 and data["timings"]["generated_tokens"] == 2
 
 
-def test_map_reduce_reads_every_word(llm, engine: FakeEngine) -> None:
+def test_map_reduce_reads_every_word(llm: Runner, engine: FakeEngine) -> None:
     engine.n_ctx = 512
     engine.replies = ["A partial summary of this part."]
     text = numbered_words(5000)  # ~10x the context
@@ -127,7 +130,7 @@ def test_two_hundred_thousand_words(engine: FakeEngine, tmp_path: Path) -> None:
     assert result.text == "A partial summary that is a little longer than a line of text."
 
 
-def test_map_reduce_notice_in_a_pipe(llm, engine: FakeEngine) -> None:
+def test_map_reduce_notice_in_a_pipe(llm: Runner, engine: FakeEngine) -> None:
     engine.n_ctx = 512
     result = llm("summarize", stdin=numbered_words(3000))
     assert result.exit_code == 0
@@ -135,7 +138,7 @@ def test_map_reduce_notice_in_a_pipe(llm, engine: FakeEngine) -> None:
     assert "\x1b" not in result.stdout and "\x1b" not in result.stderr
 
 
-def test_summary_cut_by_the_token_limit_ends_at_a_sentence(llm, engine: FakeEngine) -> None:
+def test_summary_cut_by_the_token_limit_ends_at_a_sentence(llm: Runner, engine: FakeEngine) -> None:
     engine.replies = ["One sentence here. Two sentences here. And a third that goes on and on"]
     result = llm("summarize", "--max-tokens", "12", stdin="Some text to summarize.")
     assert result.exit_code == 0
@@ -143,7 +146,7 @@ def test_summary_cut_by_the_token_limit_ends_at_a_sentence(llm, engine: FakeEngi
     assert "token limit" in result.stderr
 
 
-def test_preamble_variants_are_stripped(llm, engine: FakeEngine) -> None:
+def test_preamble_variants_are_stripped(llm: Runner, engine: FakeEngine) -> None:
     def reply(_: Sequence[Message]) -> str:
         return "Sure!\nHere's a concise summary:\n**Summary:** The plan passed.\n\nNote: brief."
 
@@ -151,7 +154,7 @@ def test_preamble_variants_are_stripped(llm, engine: FakeEngine) -> None:
     assert llm("summarize", stdin="The plan passed 7 to 2.").stdout == "The plan passed.\n"
 
 
-def test_terminal_output_is_rendered(llm, engine: FakeEngine) -> None:
+def test_terminal_output_is_rendered(llm: Runner, engine: FakeEngine) -> None:
     engine.replies = ["- **first** point\n- second point"]
     result = llm("summarize", "--format", "bullets", stdin="Text.", tty=True)
     assert result.exit_code == 0
@@ -161,49 +164,51 @@ def test_terminal_output_is_rendered(llm, engine: FakeEngine) -> None:
 # -- bad input -------------------------------------------------------------------------------
 
 
-def test_empty_input_is_exit_4(llm, engine: FakeEngine) -> None:
+def test_empty_input_is_exit_4(llm: Runner, engine: FakeEngine) -> None:
     result = llm("summarize", stdin="  \n\n ")
     assert result.exit_code == 4
     assert "nothing to summarize" in result.stderr and result.stderr.count("\n") == 1
     assert engine.calls == []
 
 
-def test_no_input_on_a_terminal_is_exit_4(llm) -> None:
+def test_no_input_on_a_terminal_is_exit_4(llm: Runner) -> None:
     assert llm("summarize").exit_code == 4
 
 
-def test_binary_input_is_exit_4(llm) -> None:
+def test_binary_input_is_exit_4(llm: Runner) -> None:
     result = llm("summarize", stdin=b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     assert result.exit_code == 4 and "binary" in result.stderr
 
 
-def test_missing_file_is_exit_4(llm, tmp_path: Path) -> None:
+def test_missing_file_is_exit_4(llm: Runner, tmp_path: Path) -> None:
     result = llm("summarize", str(tmp_path / "missing.txt"))
     assert result.exit_code == 4 and "no such file" in result.stderr
 
 
-def test_unknown_template_is_exit_2(llm) -> None:
+def test_unknown_template_is_exit_2(llm: Runner) -> None:
     result = llm("summarize", "-t", "sumary", stdin="text")
     assert result.exit_code == 2 and "unknown template 'sumary'" in result.stderr
 
 
-def test_unknown_parameter_is_exit_2(llm, engine: FakeEngine) -> None:
+def test_unknown_parameter_is_exit_2(llm: Runner, engine: FakeEngine) -> None:
     result = llm("summarize", "-p", "tone=dry", stdin="text")
     assert result.exit_code == 2 and "no parameter 'tone'" in result.stderr
     assert engine.calls == []
 
 
-def test_bad_length_and_words_are_exit_2(llm) -> None:
+def test_bad_length_and_words_are_exit_2(llm: Runner) -> None:
     assert llm("summarize", "--length", "huge", stdin="text").exit_code == 2
     assert llm("summarize", "--words", "0", stdin="text").exit_code == 2
 
 
-def test_unknown_language_is_exit_2(llm) -> None:
+def test_unknown_language_is_exit_2(llm: Runner) -> None:
     result = llm("summarize", "--lang", "Portugueze", stdin="text")
     assert result.exit_code == 2 and "Portuguese (pt)" in result.stderr
 
 
-def test_template_with_a_jinja_error_is_exit_2_with_file_and_line(llm, tmp_path: Path) -> None:
+def test_template_with_a_jinja_error_is_exit_2_with_file_and_line(
+    llm: Runner, tmp_path: Path
+) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
         'name = "bad"\nuser = """\nSummarize:\n{{ text | nosuchfilter }}\n"""\n'
@@ -215,14 +220,16 @@ def test_template_with_a_jinja_error_is_exit_2_with_file_and_line(llm, tmp_path:
     assert "Traceback" not in result.stderr
 
 
-def test_template_without_text_variable_is_exit_2(llm, tmp_path: Path) -> None:
+def test_template_without_text_variable_is_exit_2(llm: Runner, tmp_path: Path) -> None:
     bad = tmp_path / "notext.toml"
     bad.write_text('user = "Summarize {{ input }}"\n[variables.input]\ndefault = ""\n')
     result = llm("summarize", "-t", str(bad), stdin="text")
     assert result.exit_code == 2 and "no 'text' variable" in result.stderr
 
 
-def test_user_template_with_extra_parameter(llm, engine: FakeEngine, tmp_path: Path) -> None:
+def test_user_template_with_extra_parameter(
+    llm: Runner, engine: FakeEngine, tmp_path: Path
+) -> None:
     own = tmp_path / "kids.toml"
     own.write_text(
         'user = "For {{ audience }}: {{ text }}"\n[variables.text]\nrequired = true\n'
@@ -233,7 +240,7 @@ def test_user_template_with_extra_parameter(llm, engine: FakeEngine, tmp_path: P
     assert engine.calls[0].user == "For kids: The text."
 
 
-def test_context_too_small_for_parts_is_exit_4(llm, engine: FakeEngine) -> None:
+def test_context_too_small_for_parts_is_exit_4(llm: Runner, engine: FakeEngine) -> None:
     engine.n_ctx = 160
     result = llm("summarize", stdin=numbered_words(2000))
     assert result.exit_code == 4 and "too small" in result.stderr

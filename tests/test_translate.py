@@ -15,6 +15,7 @@ from llmcli.env import Environment
 from llmcli.prompts import load_template
 from llmcli.tasks.languages import resolve_language
 from llmcli.tasks.translate import Translator
+from tests.conftest import Runner
 from tests.fake_engine import FakeEngine
 
 _NUMBERED = re.compile(r"^\[(\d+)\] (.*)$")
@@ -67,7 +68,7 @@ def test_languages_by_code_or_name(query: str, tag: str, name: str) -> None:
     assert (lang.tag, lang.name) == (tag, name)
 
 
-def test_target_language_reaches_the_prompt(llm, upper_engine: FakeEngine) -> None:
+def test_target_language_reaches_the_prompt(llm: Runner, upper_engine: FakeEngine) -> None:
     result = llm("translate", "--to", "português", "--from", "en", "Good morning.")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "GOOD MORNING.\n"
@@ -75,14 +76,14 @@ def test_target_language_reaches_the_prompt(llm, upper_engine: FakeEngine) -> No
     assert upper_engine.calls[0].options.temperature == 0
 
 
-def test_unknown_language_suggests_close_names(llm, engine: FakeEngine) -> None:
+def test_unknown_language_suggests_close_names(llm: Runner, engine: FakeEngine) -> None:
     result = llm("translate", "--to", "Portugueze", "hello")
     assert result.exit_code == 2
     assert "unknown language 'Portugueze'" in result.stderr and "Portuguese (pt)" in result.stderr
     assert result.stderr.count("\n") == 1 and engine.calls == []
 
 
-def test_missing_to_is_exit_2(llm) -> None:
+def test_missing_to_is_exit_2(llm: Runner) -> None:
     result = llm("translate", "hello")
     assert result.exit_code == 2 and "--to is required" in result.stderr
 
@@ -109,7 +110,9 @@ Last paragraph, after two blank lines.
 """
 
 
-def test_document_keeps_paragraphs_lists_code_and_blank_lines(llm, upper_engine) -> None:
+def test_document_keeps_paragraphs_lists_code_and_blank_lines(
+    llm: Runner, upper_engine: FakeEngine
+) -> None:
     result = llm("translate", "--to", "pt", stdin=DOC)
     assert result.exit_code == 0, result.stderr
     expected = (
@@ -126,13 +129,13 @@ def test_document_keeps_paragraphs_lists_code_and_blank_lines(llm, upper_engine)
     assert not any(s.strip() != s for s in sent)  # edges never go to the model
 
 
-def test_translation_chatter_is_removed(llm, engine: FakeEngine) -> None:
+def test_translation_chatter_is_removed(llm: Runner, engine: FakeEngine) -> None:
     engine.replies = ['Translation: "Bom dia a todos."\n\nNote: formal register.']
     result = llm("translate", "--to", "pt", "Good morning, everyone.")
     assert result.stdout == "Bom dia a todos.\n"
 
 
-def test_prose_goes_sentence_by_sentence(llm, upper_engine: FakeEngine) -> None:
+def test_prose_goes_sentence_by_sentence(llm: Runner, upper_engine: FakeEngine) -> None:
     text = 'He said "go." Then she left!  Why?\nNobody knows.'
     result = llm("translate", "--to", "pt", text)
     assert result.exit_code == 0, result.stderr
@@ -141,13 +144,13 @@ def test_prose_goes_sentence_by_sentence(llm, upper_engine: FakeEngine) -> None:
     assert sent == ['He said "go."', "Then she left!", "Why?", "Nobody knows."]
 
 
-def test_unit_paragraph_sends_the_whole_paragraph(llm, upper_engine: FakeEngine) -> None:
+def test_unit_paragraph_sends_the_whole_paragraph(llm: Runner, upper_engine: FakeEngine) -> None:
     result = llm("translate", "--to", "pt", "--unit", "paragraph", "One. Two.\n\nThree.")
     assert result.stdout == "ONE. TWO.\n\nTHREE.\n"
     assert [source_of(c.messages) for c in upper_engine.calls] == ["One. Two.", "Three."]
 
 
-def test_unknown_unit_is_exit_2(llm) -> None:
+def test_unknown_unit_is_exit_2(llm: Runner) -> None:
     result = llm("translate", "--to", "pt", "--unit", "word", "Hello.")
     assert result.exit_code == 2
     assert "--unit must be one of sentence, paragraph" in result.stderr
@@ -164,6 +167,7 @@ def test_long_paragraph_is_chunked_at_sentences(engine: FakeEngine, tmp_path: Pa
     assert 5 < len(engine.calls) < 50  # several sentences per call, not one each
     for call in engine.calls:
         assert source_of(call.messages).endswith("in it.")  # cut at sentence ends
+        assert call.options.max_tokens is not None
         assert engine.count_prompt_tokens(call.messages) + call.options.max_tokens <= 512
 
 
@@ -197,7 +201,7 @@ def make_translator(
 # -- --lines --------------------------------------------------------------------------------
 
 
-def test_lines_keep_count_blank_lines_and_order(llm, upper_engine: FakeEngine) -> None:
+def test_lines_keep_count_blank_lines_and_order(llm: Runner, upper_engine: FakeEngine) -> None:
     text = "one\n\ntwo\n   \nthree\n42\n"
     result = llm("translate", "--to", "pt", "--lines", stdin=text)
     assert result.exit_code == 0, result.stderr
@@ -206,7 +210,7 @@ def test_lines_keep_count_blank_lines_and_order(llm, upper_engine: FakeEngine) -
     assert source_of(upper_engine.calls[0].messages) == "[1] one\n[2] two\n[3] three"
 
 
-def test_lines_batches_by_size(llm, upper_engine: FakeEngine) -> None:
+def test_lines_batches_by_size(llm: Runner, upper_engine: FakeEngine) -> None:
     text = "\n".join(f"line {i}" for i in range(10))
     result = llm("translate", "--to", "pt", "--lines", "--batch", "4", stdin=text)
     assert result.stdout.splitlines() == [f"LINE {i}" for i in range(10)]
@@ -214,7 +218,7 @@ def test_lines_batches_by_size(llm, upper_engine: FakeEngine) -> None:
     assert sizes == [4, 4, 2]
 
 
-def test_wrong_count_splits_the_batch_and_retries(llm, engine: FakeEngine) -> None:
+def test_wrong_count_splits_the_batch_and_retries(llm: Runner, engine: FakeEngine) -> None:
     engine.replies = [upper_lines_wrong_count]
     text = "\n".join(f"line {i}" for i in range(4))
     result = llm("translate", "--to", "pt", "--lines", "--batch", "4", stdin=text)
@@ -223,7 +227,7 @@ def test_wrong_count_splits_the_batch_and_retries(llm, engine: FakeEngine) -> No
     assert sizes == [4, 2, 2]  # 4 came back as 3: split into halves, which come back right
 
 
-def test_batches_stay_smaller_after_a_failure(llm, engine: FakeEngine) -> None:
+def test_batches_stay_smaller_after_a_failure(llm: Runner, engine: FakeEngine) -> None:
     engine.replies = [upper_lines_wrong_count]
     text = "\n".join(f"line {i}" for i in range(8))
     llm("translate", "--to", "pt", "--lines", "--batch", "4", stdin=text)
@@ -237,7 +241,9 @@ def never_numbers(messages: Sequence[Message]) -> str:
     return "chatter" if src.startswith("[") else src.upper()
 
 
-def test_a_model_that_never_numbers_goes_line_by_line_quickly(llm, engine: FakeEngine) -> None:
+def test_a_model_that_never_numbers_goes_line_by_line_quickly(
+    llm: Runner, engine: FakeEngine
+) -> None:
     engine.replies = [never_numbers]
     text = "\n".join(f"line {i}" for i in range(16))
     result = llm("translate", "--to", "pt", "--lines", "--batch", "8", stdin=text)
@@ -246,7 +252,7 @@ def test_a_model_that_never_numbers_goes_line_by_line_quickly(llm, engine: FakeE
     assert sizes == [8, 4, 2] + [1] * 16  # halving stops at one; later lines skip batching
 
 
-def test_the_batch_size_a_model_managed_is_remembered(llm, engine: FakeEngine) -> None:
+def test_the_batch_size_a_model_managed_is_remembered(llm: Runner, engine: FakeEngine) -> None:
     engine.replies = [never_numbers]
     text = "\n".join(f"line {i}" for i in range(8))
 
@@ -258,13 +264,16 @@ def test_the_batch_size_a_model_managed_is_remembered(llm, engine: FakeEngine) -
     assert llm("translate", "--to", "pt", "--lines", stdin=text).exit_code == 0
     assert sizes() == [8, 4, 2] + [1] * 8
     again = llm("translate", "--to", "pt", "--lines", stdin=text)
+    assert again.exit_code == 0, again.stderr
     assert again.stdout.splitlines() == [f"LINE {i}" for i in range(8)]
     assert sizes() == [1] * 8  # the next run of a script starts where the last one ended
     assert llm("translate", "--to", "pt", "--lines", "--batch", "8", stdin=text).exit_code == 0
     assert sizes()[:3] == [8, 4, 2]  # an explicit --batch tries again
 
 
-def test_a_batch_that_loses_its_numbering_stops_at_that_row(llm, engine: FakeEngine) -> None:
+def test_a_batch_that_loses_its_numbering_stops_at_that_row(
+    llm: Runner, engine: FakeEngine
+) -> None:
     def chatter_then_rows(messages: Sequence[Message]) -> str:
         src = source_of(messages)
         if src.startswith("["):
@@ -279,7 +288,7 @@ def test_a_batch_that_loses_its_numbering_stops_at_that_row(llm, engine: FakeEng
     assert result.stdout == "LINE A\nLINE B\n"
 
 
-def test_echoed_batch_is_retried_line_by_line(llm, engine: FakeEngine) -> None:
+def test_echoed_batch_is_retried_line_by_line(llm: Runner, engine: FakeEngine) -> None:
     def echo_batches(messages: Sequence[Message]) -> str:
         src = source_of(messages)
         return src if src.startswith("[") else src.upper()
@@ -291,7 +300,7 @@ def test_echoed_batch_is_retried_line_by_line(llm, engine: FakeEngine) -> None:
     assert len(engine.calls) == 3  # the batch, then each line alone
 
 
-def test_untranslatable_line_is_reported_and_kept(llm, engine: FakeEngine) -> None:
+def test_untranslatable_line_is_reported_and_kept(llm: Runner, engine: FakeEngine) -> None:
     def refuse_beta(messages: Sequence[Message]) -> str:
         src = source_of(messages)
         return "" if src == "beta" or src.startswith("[") else src.upper()
@@ -303,13 +312,13 @@ def test_untranslatable_line_is_reported_and_kept(llm, engine: FakeEngine) -> No
     assert "line 2: could not be translated; kept the original" in result.stderr
 
 
-def test_multi_line_reply_for_one_line_is_joined(llm, engine: FakeEngine) -> None:
+def test_multi_line_reply_for_one_line_is_joined(llm: Runner, engine: FakeEngine) -> None:
     engine.replies = ["Bom dia.\nComo vai?"]
     result = llm("translate", "--to", "pt", "--lines", "--batch", "1", stdin="Hello, how are you?")
     assert result.stdout == "Bom dia. Como vai?\n"
 
 
-def test_lines_json_has_one_entry_per_line(llm, upper_engine: FakeEngine) -> None:
+def test_lines_json_has_one_entry_per_line(llm: Runner, upper_engine: FakeEngine) -> None:
     result = llm(
         "translate", "--to", "pt-BR", "--from", "en", "--lines", "--json", stdin="a b\n\nc\n"
     )
@@ -324,40 +333,40 @@ def test_lines_json_has_one_entry_per_line(llm, upper_engine: FakeEngine) -> Non
 # -- input ----------------------------------------------------------------------------------
 
 
-def test_file_argument_and_dash_f(llm, upper_engine: FakeEngine, tmp_path: Path) -> None:
+def test_file_argument_and_dash_f(llm: Runner, upper_engine: FakeEngine, tmp_path: Path) -> None:
     doc = tmp_path / "doc.md"
     doc.write_text("Hello file.\n")
     assert llm("translate", "--to", "pt", str(doc)).stdout == "HELLO FILE.\n"
     assert llm("translate", "--to", "pt", "-f", str(doc)).stdout == "HELLO FILE.\n"
 
 
-def test_several_words_are_one_text(llm, upper_engine: FakeEngine) -> None:
+def test_several_words_are_one_text(llm: Runner, upper_engine: FakeEngine) -> None:
     assert llm("translate", "--to", "pt", "Good", "morning").stdout == "GOOD MORNING\n"
 
 
-def test_missing_file_like_argument_is_exit_4(llm) -> None:
+def test_missing_file_like_argument_is_exit_4(llm: Runner) -> None:
     result = llm("translate", "--to", "pt", "notes.txt")
     assert result.exit_code == 4 and "no such file: notes.txt" in result.stderr
 
 
-def test_empty_input_is_exit_4(llm, engine: FakeEngine) -> None:
+def test_empty_input_is_exit_4(llm: Runner, engine: FakeEngine) -> None:
     result = llm("translate", "--to", "pt", stdin="\n \n")
     assert result.exit_code == 4 and "nothing to translate" in result.stderr
     assert engine.calls == []
 
 
-def test_binary_input_is_exit_4(llm) -> None:
+def test_binary_input_is_exit_4(llm: Runner) -> None:
     result = llm("translate", "--to", "pt", stdin=b"\x00\x01\x02binary")
     assert result.exit_code == 4 and "binary" in result.stderr
 
 
-def test_unknown_template_and_parameter_are_exit_2(llm) -> None:
+def test_unknown_template_and_parameter_are_exit_2(llm: Runner) -> None:
     assert llm("translate", "--to", "pt", "-t", "nope", "hi").exit_code == 2
     result = llm("translate", "--to", "pt", "-p", "tone=formal", "hi")
     assert result.exit_code == 2 and "no parameter 'tone'" in result.stderr
 
 
-def test_template_with_a_jinja_error_is_exit_2(llm, tmp_path: Path) -> None:
+def test_template_with_a_jinja_error_is_exit_2(llm: Runner, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
         'user = """\nInto {{ target }}:\n{% for %}\n{{ text }}\n"""\n'
@@ -367,7 +376,7 @@ def test_template_with_a_jinja_error_is_exit_2(llm, tmp_path: Path) -> None:
     assert result.exit_code == 2 and f"{bad}:3" in result.stderr
 
 
-def test_user_template_override_is_used(llm, engine: FakeEngine, tmp_path: Path) -> None:
+def test_user_template_override_is_used(llm: Runner, engine: FakeEngine, tmp_path: Path) -> None:
     own = tmp_path / "config" / "templates"
     own.mkdir(parents=True)
     (own / "translate.toml").write_text(
