@@ -28,10 +28,13 @@ $(STAMP): pyproject.toml Makefile
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# tmux drives the end-to-end chat test in a real terminal
+# tmux drives the end-to-end chat test in a real terminal; zsh and fish check the
+# completion scripts in the real shells (bash is always there)
+TOOLS := tmux zsh fish
 tools:
-	@command -v tmux >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq tmux) \
-	  || echo "tmux could not be installed: the terminal test will be skipped"
+	@missing="$$(for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || echo $$t; done)"; \
+	  [ -z "$$missing" ] || (apt-get update -qq && apt-get install -y -qq $$missing) \
+	  || echo "could not install $$missing: the tests that need them will be skipped"
 
 chat: install
 	$(BIN)/llm chat
@@ -39,7 +42,7 @@ chat: install
 lint: install
 	$(BIN)/ruff check llmcli tests bench
 	$(BIN)/ruff format --check llmcli tests bench
-	$(BIN)/mypy llmcli
+	$(BIN)/mypy llmcli tests
 
 unit: install
 	$(BIN)/pytest -q -m "not integration"
@@ -52,10 +55,11 @@ bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m bench
 
-# task quality against plain prompts on all of ../shared/eval (about eleven minutes)
+# task quality against plain prompts on all of ../shared/eval (about eleven minutes), and the
+# quality checks: claims about the bundled model's wording, moved out of tests/ (about a minute)
 bench-quality: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
-	$(BIN)/python -m bench quality
+	$(BIN)/python -m bench quality checks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

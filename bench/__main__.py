@@ -22,6 +22,8 @@ TITLE = "# Benchmarks"
 INTRO = """\
 Speed: `make bench` (`.venv/bin/python -m bench`, under ten minutes). Task quality on all of
 the shared development data: `make bench-quality` (`.venv/bin/python -m bench quality`).
+Claims about the bundled model's wording (quality checks, also in `make bench-quality`):
+`.venv/bin/python -m bench checks`.
 `.venv/bin/python -m bench NAME` reruns one section and leaves the others as they were.
 Every comparison is measured side by side in one run (interleaved rounds, medians), so load
 from other work on the machine hits both sides alike. Figures are for the machine below;

@@ -36,6 +36,7 @@ def test_second_run_loads_the_prefix_and_answers_the_same(
 
 def test_truncated_entry_is_ignored_and_rewritten(run_llm: RunLlm, cli_env: dict[str, str]) -> None:
     first = run_llm(*ARGS, "Name a colour")
+    assert first.returncode == 0, first.stderr
     [entry] = _entries(cli_env)
     size = entry.stat().st_size
     entry.write_bytes(entry.read_bytes()[: size // 2])
@@ -49,6 +50,7 @@ def test_turned_off_writes_nothing_and_answers_the_same(
     run_llm: RunLlm, cli_env: dict[str, str]
 ) -> None:
     cached = run_llm(*ARGS, "Name a colour")
+    assert cached.returncode == 0, cached.stderr
     for entry in _entries(cli_env):
         entry.unlink()
     cli_env["LLM_KV_CACHE"] = "0"

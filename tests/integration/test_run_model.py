@@ -35,11 +35,15 @@ def test_json_has_text_model_and_timings(run_llm: RunLlm) -> None:
 
 def test_same_seed_same_answer(run_llm: RunLlm) -> None:
     args = ("run", "--seed", "7", "--max-tokens", "20", "Name a colour")
-    assert run_llm(*args).stdout == run_llm(*args).stdout
+    first, second = run_llm(*args), run_llm(*args)
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == first.stdout
 
 
 def test_max_tokens_caps_generation(run_llm: RunLlm) -> None:
     proc = run_llm("run", "--json", "--max-tokens", "5", "--temperature", "0", "Write a long story")
+    assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["timings"]["generated_tokens"] == 5
     assert data["timings"]["finish_reason"] == "length"
@@ -77,6 +81,7 @@ def test_directory_as_model_exits_3(run_llm: RunLlm, tmp_path: Path) -> None:
 
 def test_info_names_default_model(run_llm: RunLlm) -> None:
     proc = run_llm("info", "--json")
+    assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["default_model"]["spec"] == "smollm2"
     assert Path(data["default_model"]["path"]).is_file()

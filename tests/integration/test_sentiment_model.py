@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.integration.conftest import RunLlm
 
+if TYPE_CHECKING:
+    from llmcli.engine import Message
+    from llmcli.engine.llama import LlamaEngine
 
-def test_batch_two_lines_in_order_with_the_right_labels(run_llm: RunLlm) -> None:
+
+def test_batch_answers_each_line_with_a_label_from_the_set(run_llm: RunLlm) -> None:
+    """The structure only; which label each line gets is bench/checks.py's sentiment_batch."""
     proc = run_llm(
         "sentiment", "--batch", "--labels", "positive,negative", stdin="I love it\nThis is awful\n"
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert [ln.split("\t")[0] for ln in lines] == ["positive", "negative"]
+    assert len(lines) == 2 and all(ln.count("\t") == 1 for ln in lines)
+    assert all(ln.split("\t")[0] in {"positive", "negative"} for ln in lines)
     assert all(0.5 <= float(ln.split("\t")[1]) <= 1.0 for ln in lines)
     assert proc.stderr == ""
 
@@ -55,7 +63,7 @@ def test_eval_reports_metrics(run_llm: RunLlm, tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def engine():
+def engine() -> Iterator[LlamaEngine]:
     from llmcli.engine import EngineParams
     from llmcli.engine.llama import LlamaEngine
     from llmcli.models import bundled_model_path
@@ -67,7 +75,7 @@ def engine():
     loaded.close()
 
 
-def _reference(engine, messages, label: str) -> float:
+def _reference(engine: LlamaEngine, messages: Sequence[Message], label: str) -> float:
     """The label's log-probability token by token on a fresh evaluation (no reuse)."""
     import numpy as np
 
@@ -88,7 +96,7 @@ def _reference(engine, messages, label: str) -> float:
     return total
 
 
-def test_score_sums_label_tokens_as_they_follow_the_prompt(engine) -> None:
+def test_score_sums_label_tokens_as_they_follow_the_prompt(engine: LlamaEngine) -> None:
     from llmcli.engine import Message
 
     messages = [Message("system", "Classify the text."), Message("user", "I love it")]
@@ -106,7 +114,7 @@ def test_score_sums_label_tokens_as_they_follow_the_prompt(engine) -> None:
     assert all(s < 0 for s in scores)
 
 
-def test_score_reusing_the_shared_prefix_matches_a_fresh_evaluation(engine) -> None:
+def test_score_reusing_the_shared_prefix_matches_a_fresh_evaluation(engine: LlamaEngine) -> None:
     from llmcli.engine import Message
 
     def messages(text: str) -> list[Message]:

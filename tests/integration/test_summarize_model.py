@@ -1,10 +1,10 @@
 """`llm summarize` end to end on the bundled SmolLM2 through real llama.cpp: the contracts,
-not the wording (a 135M model's summaries are not asserted)."""
+not the wording (a 135M model's summaries are not asserted). What the summaries say, a
+preamble included, is checked in bench/checks.py (`python -m bench checks`)."""
 
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
@@ -17,14 +17,12 @@ depot. Construction will cost fourteen million dollars and is expected to start 
 Supporters said the current library is too small and floods every winter. Two councillors
 opposed the plan and said the money should go to road repairs first.
 """
-PREAMBLE = re.compile(r"^\s*(here is|here's|sure|summary:|certainly)", re.IGNORECASE)
 
 
-def test_piped_summary_is_plain_text_without_preamble(run_llm: RunLlm) -> None:
+def test_piped_summary_is_plain_text(run_llm: RunLlm) -> None:
     proc = run_llm("summarize", "--length", "short", stdin=ARTICLE, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip()
-    assert not PREAMBLE.match(proc.stdout)
     assert "\x1b" not in proc.stdout and "\x1b" not in proc.stderr
 
 
@@ -32,7 +30,7 @@ def test_json_reports_model_tokens_and_timings(run_llm: RunLlm) -> None:
     proc = run_llm("summarize", "--json", "--words", "30", stdin=ARTICLE, timeout=300)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["text"].strip() and not PREAMBLE.match(data["text"])
+    assert data["text"].strip()
     assert data["model"] == "smollm2" and data["parts"] == 1
     assert data["input_tokens"] > 50 and data["output_tokens"] > 0
     assert data["timings"]["calls"] == 1 and data["timings"]["generated_tokens"] > 0
@@ -52,7 +50,7 @@ def test_map_reduce_on_ten_times_the_context(run_llm: RunLlm) -> None:
     assert data["input_tokens"] > 10 * 512
     assert data["parts"] >= 10 and data["rounds"] >= 1
     assert data["timings"]["calls"] > data["parts"]
-    assert data["text"].strip() and not PREAMBLE.match(data["text"])
+    assert data["text"].strip()
     assert "summarizing parts" in proc.stderr  # progress goes to stderr, never stdout
 
 

@@ -1,15 +1,14 @@
 """`llm translate` end to end on the bundled SmolLM2 through real llama.cpp: line counts,
-blank lines, determinism, clean output. The quality of a 135M model is measured in bench/."""
+blank lines, determinism, no escape codes. The quality of a 135M model is measured in bench/,
+what its translations say (no chatter, no wrapping quotes) in bench/checks.py."""
 
 from __future__ import annotations
 
 import json
-import re
 
 from tests.integration.conftest import RunLlm
 
 LINES = "Good morning.\n\nThe train leaves at noon.\nThank you very much.\n\n\nSee you tomorrow.\n"
-CHATTER = re.compile(r"^\s*(translation|here is|here's|sure)\b", re.IGNORECASE | re.MULTILINE)
 
 
 def test_lines_mode_keeps_count_and_blank_lines(run_llm: RunLlm) -> None:
@@ -25,7 +24,6 @@ def test_lines_mode_keeps_count_and_blank_lines(run_llm: RunLlm) -> None:
     ]
     assert all(line.strip() for line, s in zip(out, src, strict=True) if s.strip())
     assert "\x1b" not in proc.stdout
-    assert not CHATTER.search(proc.stdout)
 
 
 def test_document_keeps_paragraphs_and_is_deterministic(run_llm: RunLlm) -> None:
@@ -34,8 +32,8 @@ def test_document_keeps_paragraphs_and_is_deterministic(run_llm: RunLlm) -> None
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("\n\n") == 1 and first.stdout.endswith("\n")
     assert all(p.strip() for p in first.stdout.split("\n\n"))
-    assert not first.stdout.startswith(('"', "“"))
     second = run_llm("translate", "--to", "Portuguese", stdin=text, timeout=300)
+    assert second.returncode == 0, second.stderr
     assert second.stdout == first.stdout  # temperature 0 by default
 
 
