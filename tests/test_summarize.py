@@ -185,6 +185,12 @@ def test_missing_file_is_exit_4(llm: Runner, tmp_path: Path) -> None:
     assert result.exit_code == 4 and "no such file" in result.stderr
 
 
+def test_file_name_too_long_is_one_line_exit_4(llm: Runner) -> None:
+    result = llm("summarize", "a" * 300)
+    assert result.exit_code == 4 and "File name too long" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_unknown_template_is_exit_2(llm: Runner) -> None:
     result = llm("summarize", "-t", "sumary", stdin="text")
     assert result.exit_code == 2 and "unknown template 'sumary'" in result.stderr

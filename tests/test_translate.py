@@ -349,6 +349,14 @@ def test_missing_file_like_argument_is_exit_4(llm: Runner) -> None:
     assert result.exit_code == 4 and "no such file: notes.txt" in result.stderr
 
 
+def test_argument_too_long_for_a_file_name_is_text(llm: Runner, upper_engine: FakeEngine) -> None:
+    """It used to crash on `OSError: File name too long` while asking whether it is a file."""
+    text = "word " * 60
+    result = llm("translate", "--to", "pt", text.strip())
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == text.strip().upper()
+
+
 def test_empty_input_is_exit_4(llm: Runner, engine: FakeEngine) -> None:
     result = llm("translate", "--to", "pt", stdin="\n \n")
     assert result.exit_code == 4 and "nothing to translate" in result.stderr
