@@ -17,8 +17,13 @@ from typing import TYPE_CHECKING
 from llmcli.errors import ModelLoadError, ModelNotFoundError
 from llmcli.models.cache import CachedModel, HFCache, snapshot_groups
 from llmcli.models.hub import HubClient, NullProgress, Progress
-from llmcli.models.specs import HubSpec, group_files, looks_like_hub_spec, parse_hub_spec
-from llmcli.models.specs import select_group as _select_group
+from llmcli.models.specs import (
+    HubSpec,
+    group_files,
+    looks_like_hub_spec,
+    parse_hub_spec,
+    select_group,
+)
 
 if TYPE_CHECKING:
     from llmcli.config import Settings
@@ -138,7 +143,7 @@ class ModelStore:
         if self.cache.offline:
             return self._offline_pull(spec, progress, revision)
         commit, files = self.hub.list_repo(spec.repo, revision)
-        group = _select_group(group_files(files), spec)
+        group = select_group(group_files(files), spec)
         snapshot = self.cache.repo_dir(spec.repo) / "snapshots" / commit
         have = {g.first for g in snapshot_groups(snapshot)} if snapshot.is_dir() else set()
         downloaded = group.first not in have

@@ -91,8 +91,7 @@ def human_size(n: float) -> str:
 
 
 def table(env: Environment, headers: list[str] | None, rows: list[list[str]]) -> None:
-    from rich.table import Table
-
+    """Rows as a Rich table on a terminal; aligned plain columns in a pipe (no rich import)."""
     if not env.stdout_isatty:  # a pipe: aligned columns, never folded, no trailing spaces
         lines = ([headers] if headers else []) + rows
         widths = (
@@ -103,12 +102,14 @@ def table(env: Environment, headers: list[str] | None, rows: list[list[str]]) ->
             env.stdout.write(text.rstrip() + "\n")
         env.stdout.flush()
         return
-    table = Table(show_header=headers is not None, box=None, pad_edge=False, header_style="bold")
+    from rich.table import Table
+
+    grid = Table(show_header=headers is not None, box=None, pad_edge=False, header_style="bold")
     for header in headers or [""] * len(rows[0] if rows else []):
-        table.add_column(header, overflow="fold")
+        grid.add_column(header, overflow="fold")
     for row in rows:
-        table.add_row(*row)
-    make_console(env).print(table)
+        grid.add_row(*row)
+    make_console(env).print(grid)
 
 
 def human_count(n: int) -> str:
