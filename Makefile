@@ -11,7 +11,7 @@ CMAKE_FLAGS ?= -DGGML_NATIVE=OFF
 WHEELHOUSE ?= $(HOME)/.cache/llmcli-build/wheels-$(subst =,_,$(subst -D,,$(subst $() ,-,$(strip $(CMAKE_FLAGS)))))
 STAMP := $(VENV)/.installed-$(subst =,_,$(subst -D,,$(subst $() ,-,$(strip $(CMAKE_FLAGS)))))
 
-.PHONY: install chat test lint unit bench bench-quality clean tools
+.PHONY: install chat test lint unit bench bench-quality clean tools llama-src servers
 
 install: $(STAMP)
 
@@ -36,6 +36,35 @@ tools:
 	  [ -z "$$missing" ] || (apt-get update -qq && apt-get install -y -qq $$missing) \
 	  || echo "could not install $$missing: the tests that need them will be skipped"
 
+# The llama.cpp sources vendored in the llama-cpp-python sdist: its 70 real chat templates, and
+# llama-server / llama-bench built from them (the same llama.cpp as the wheel), cached outside
+# the checkout by version and flags like the wheel.
+BUILD_CACHE := $(HOME)/.cache/llmcli-build
+LLAMA_SRC := $(BUILD_CACHE)/llama-cpp-python-$(LLAMA_VERSION)
+LLAMA_BIN := $(BUILD_CACHE)/llama.cpp-$(LLAMA_VERSION)-$(subst =,_,$(subst -D,,$(subst $() ,-,$(strip $(CMAKE_FLAGS)))))/bin
+SERVER_TARGETS := llama-bench llama-server
+
+llama-src: $(LLAMA_SRC)/.unpacked
+$(LLAMA_SRC)/.unpacked: | install
+	mkdir -p $(BUILD_CACHE)/sdist
+	ls $(BUILD_CACHE)/sdist/llama_cpp_python-$(LLAMA_VERSION).tar.gz >/dev/null 2>&1 || \
+	  $(BIN)/python -m pip download -q --no-deps --no-binary :all: -d $(BUILD_CACHE)/sdist \
+	    llama-cpp-python==$(LLAMA_VERSION)
+	rm -rf $(LLAMA_SRC).tmp && mkdir -p $(LLAMA_SRC).tmp
+	tar xzf $(BUILD_CACHE)/sdist/llama_cpp_python-$(LLAMA_VERSION).tar.gz -C $(LLAMA_SRC).tmp --strip-components=1
+	rm -rf $(LLAMA_SRC) && mv $(LLAMA_SRC).tmp $(LLAMA_SRC)
+	touch $@
+
+servers: $(LLAMA_BIN)/llama-server
+$(LLAMA_BIN)/llama-server: | $(LLAMA_SRC)/.unpacked
+	cmake -S $(LLAMA_SRC)/vendor/llama.cpp -B $(LLAMA_BIN)/../build -G Ninja \
+	  -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
+	  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON
+	cmake --build $(LLAMA_BIN)/../build --target $(SERVER_TARGETS) -j $$(nproc)
+	mkdir -p $(LLAMA_BIN)
+	for t in $(SERVER_TARGETS); do cp $(LLAMA_BIN)/../build/bin/$$t $(LLAMA_BIN)/$$t.tmp && \
+	  mv $(LLAMA_BIN)/$$t.tmp $(LLAMA_BIN)/$$t; done
+
 chat: install
 	$(BIN)/llm chat
 
@@ -47,7 +76,7 @@ lint: install
 unit: install
 	$(BIN)/pytest -q -m "not integration"
 
-test: install tools lint
+test: install tools servers lint
 	$(BIN)/pytest -q
 
 # speed figures, under ten minutes on a 2-core CPU

@@ -10,7 +10,7 @@ Importing this module is cheap: no llama_cpp, no jinja2.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from llmcli.engine.kvcache import KVSettings
 
 Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length", "interrupted"]
+# repetition: the runaway guard cut a cycle the model kept repeating
+FinishReason = Literal["stop", "length", "interrupted", "repetition"]
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,16 @@ class GenerationOptions:
     max_tokens: int | None = None  # None: until the model stops or the context is full
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # None: the model's own default; False/True: its thinking switch (enable_thinking, ...)
+    think: bool | None = None
+    grammar: str | None = None  # GBNF text that constrains sampling
+    json_schema: Mapping[str, Any] | None = None  # a JSON Schema the reply must satisfy
 
 
 @dataclass(frozen=True)
 class Chunk:
     text: str
+    reasoning: bool = False  # thinking text (<think>…</think>, a reasoning channel)
 
 
 @dataclass(frozen=True)
@@ -92,8 +98,9 @@ StreamEvent = Chunk | Stats
 
 @dataclass(frozen=True)
 class Completion:
-    text: str
+    text: str  # the answer, without thinking text
     stats: Stats
+    reasoning: str = ""
 
 
 class Engine(Protocol):
@@ -137,14 +144,15 @@ def scorer(engine: Engine) -> ScoringEngine:
 def join_stream(events: Iterator[StreamEvent]) -> Completion:
     """`generate` is a join over `stream`."""
     parts: list[str] = []
+    thinking: list[str] = []
     stats: Stats | None = None
     for event in events:
         if isinstance(event, Chunk):
-            parts.append(event.text)
+            (thinking if event.reasoning else parts).append(event.text)
         else:
             stats = event
     assert stats is not None, "a stream always ends with Stats"
-    return Completion("".join(parts), stats)
+    return Completion("".join(parts), stats, "".join(thinking))
 
 
 def generate(engine: Engine, messages: Sequence[Message], options: GenerationOptions) -> Completion:
