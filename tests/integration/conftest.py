@@ -29,7 +29,9 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
         LLM_CACHE_DIR=str(tmp_path / "cache"),
         HF_HOME=str(tmp_path / "hf"),
         HF_HUB_OFFLINE="1",
-        LLM_THREADS="2",
+        # LLMCLI_TEST_THREADS=1 when several test runs share the 2 cores (spinning threads
+        # of two llama.cpp processes slow each other about tenfold)
+        LLM_THREADS=os.environ.get("LLMCLI_TEST_THREADS", "2"),
     )
     return env
 
