@@ -7,7 +7,11 @@ here is imported until a model is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
+import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +61,52 @@ def _install_log_callback() -> None:
 
     _log_callback = callback
     llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+# -- grammars (logic in engine/grammar.py) -----------------------------------------------
+
+
+def schema_to_gbnf(schema_json: str) -> str:
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return str(json_schema_to_gbnf(schema_json))
+
+
+def grammar_error(text: str, vocab: Any = None) -> str | None:
+    """None when llama.cpp parses the grammar; else what it said (its parser writes to
+    stderr, not to the log, so both are captured). Without a vocab, token refs fail."""
+    global _current_sink
+    _install_log_callback()
+    sink = LogSink()
+    previous, _current_sink = _current_sink, sink
+    try:
+        with _stderr_captured() as captured:
+            sampler = llama_cpp.llama_sampler_init_grammar(vocab, text.encode("utf-8"), b"root")
+    finally:
+        _current_sink = previous
+    if sampler:
+        llama_cpp.llama_sampler_free(sampler)
+        return None
+    return captured[0] + "".join(sink.lines)
+
+
+@contextlib.contextmanager
+def _stderr_captured() -> Iterator[list[str]]:
+    """File descriptor 2 into a temporary file for the duration; its text in the list."""
+    out = [""]
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield out
+            finally:
+                os.dup2(saved, 2)
+                tmp.seek(0)
+                out[0] = tmp.read().decode("utf-8", errors="replace")
+    finally:
+        os.close(saved)
 
 
 def version() -> str:
@@ -138,7 +188,13 @@ class Native:
     # -- sampling ---------------------------------------------------------------------------
 
     def sample(self, tokens: Sequence[int], options: GenerationOptions) -> Iterator[int]:
-        """Tokens sampled after the prompt (llama.cpp reuses the cached common prefix)."""
+        """Tokens sampled after the prompt (llama.cpp reuses the cached common prefix),
+        constrained by the options' grammar or JSON schema if they have one."""
+        from llmcli.engine import grammar
+
+        text = grammar.grammar_text(options)
+        if text is not None:
+            return self._sample_constrained(tokens, options, self._checked(text))
         seed = options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
         self.llama.set_seed(seed)
         return iter(
@@ -151,6 +207,28 @@ class Native:
                 repeat_penalty=options.repeat_penalty,
             )
         )
+
+    def _checked(self, text: str) -> str:
+        """The grammar, once llama.cpp has parsed it with this model's vocabulary."""
+        from llmcli.engine import grammar
+
+        complaint = grammar_error(text, self.vocab)
+        if complaint is not None:
+            raise grammar.GrammarError(grammar.describe(complaint, text, "grammar"))
+        return text
+
+    def _sample_constrained(
+        self, tokens: Sequence[int], options: GenerationOptions, text: str
+    ) -> Iterator[int]:
+        sampler = _Constrained(self, options, text)
+        try:
+            self.eval_with_reuse(list(tokens))  # the cached prefix is kept, as generate does
+            while True:
+                token = sampler.sample(self.llama.ctx)
+                yield token
+                self.llama.eval([token])
+        finally:
+            sampler.free()
 
     # -- the KV state (prefix cache) --------------------------------------------------------
 
@@ -231,3 +309,69 @@ class Native:
             llama.close()
         if _current_sink is self.sink:
             _current_sink = None
+
+
+class _Constrained:
+    """A sampler chain and a grammar, the way llama.cpp's own tools use them: sample without
+    the grammar, check that one token against it, and only when it is rejected apply the
+    grammar to the whole vocabulary and sample again. llama-cpp-python puts the grammar
+    first in the chain, so every token pays for the whole vocabulary (see docs/benchmarks.md)."""
+
+    def __init__(self, native: Native, options: GenerationOptions, grammar: str) -> None:
+        import numpy as np
+
+        lib = llama_cpp
+        seed = options.seed if options.seed is not None else lib.LLAMA_DEFAULT_SEED
+        self.n_vocab = int(native.llama.n_vocab())
+        self.chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        penalty = (self.n_vocab, 64, options.repeat_penalty, 0.0, 0.0)  # as generate() has it
+        steps = [lib.llama_sampler_init_penalties(*penalty)]
+        if options.temperature <= 0:
+            steps.append(lib.llama_sampler_init_greedy())
+        else:
+            steps += [
+                lib.llama_sampler_init_top_k(options.top_k),
+                lib.llama_sampler_init_top_p(options.top_p, 1),
+                lib.llama_sampler_init_min_p(options.min_p, 1),
+                lib.llama_sampler_init_temp(options.temperature),
+                lib.llama_sampler_init_dist(seed),
+            ]
+        for step in steps:
+            lib.llama_sampler_chain_add(self.chain, step)
+        self.grammar = lib.llama_sampler_init_grammar(native.vocab, grammar.encode(), b"root")
+        self.cells = (lib.llama_token_data * self.n_vocab)()
+        self.view = np.ctypeslib.as_array(self.cells)  # a structured view: id, logit, p
+        self.ids = np.arange(self.n_vocab, dtype=np.int32)
+        self.one = (lib.llama_token_data * 1)()
+
+    def _candidates(self, ctx: Any) -> Any:
+        import numpy as np
+
+        logits = llama_cpp.llama_get_logits_ith(ctx, -1)
+        self.view["id"] = self.ids
+        self.view["logit"] = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
+        self.view["p"] = 0.0
+        return llama_cpp.llama_token_data_array(self.cells, self.n_vocab, -1, False)
+
+    def sample(self, ctx: Any) -> int:
+        lib = llama_cpp
+        array = self._candidates(ctx)
+        lib.llama_sampler_apply(self.chain, ctypes.byref(array))
+        token = int(array.data[array.selected].id)
+        self.one[0].id, self.one[0].logit, self.one[0].p = token, 1.0, 0.0
+        single = lib.llama_token_data_array(self.one, 1, -1, False)
+        lib.llama_sampler_apply(self.grammar, ctypes.byref(single))
+        if self.one[0].logit == float("-inf"):  # rejected: the grammar over everything
+            array = self._candidates(ctx)
+            lib.llama_sampler_apply(self.grammar, ctypes.byref(array))
+            lib.llama_sampler_apply(self.chain, ctypes.byref(array))
+            token = int(array.data[array.selected].id)
+        lib.llama_sampler_accept(self.grammar, token)
+        lib.llama_sampler_accept(self.chain, token)
+        return token
+
+    def free(self) -> None:
+        for sampler in (self.chain, self.grammar):
+            if sampler:
+                llama_cpp.llama_sampler_free(sampler)
+        self.chain = self.grammar = None
