@@ -68,7 +68,8 @@ def check(text: str, origin: str = "grammar") -> None:
 def describe(complaint: str, text: str, origin: str) -> str:
     """llama.cpp's complaint as `origin:LINE:COL: what (near '...')`."""
     detail = complaint.partition(_PREFIX)[2] or complaint
-    detail = detail.split("\n\n", 1)[0].strip()  # llama.cpp then repeats the whole source
+    echoed = detail.rfind("\n\n" + text)  # llama.cpp then repeats the whole source
+    detail = detail[:echoed] if echoed >= 0 else detail.strip()
     what, sep, rest = detail.rpartition(" at ")
     if sep and text.endswith(rest):
         offset = len(text) - len(rest)
