@@ -220,7 +220,9 @@ class Native:
     def _sample_constrained(
         self, tokens: Sequence[int], options: GenerationOptions, text: str
     ) -> Iterator[int]:
-        sampler = _Constrained(self, options, text)
+        from llmcli.engine._sampler import Constrained
+
+        sampler = Constrained(self, options, text)
         try:
             self.eval_with_reuse(list(tokens))  # the cached prefix is kept, as generate does
             while True:
@@ -309,69 +311,3 @@ class Native:
             llama.close()
         if _current_sink is self.sink:
             _current_sink = None
-
-
-class _Constrained:
-    """A sampler chain and a grammar, the way llama.cpp's own tools use them: sample without
-    the grammar, check that one token against it, and only when it is rejected apply the
-    grammar to the whole vocabulary and sample again. llama-cpp-python puts the grammar
-    first in the chain, so every token pays for the whole vocabulary (see docs/benchmarks.md)."""
-
-    def __init__(self, native: Native, options: GenerationOptions, grammar: str) -> None:
-        import numpy as np
-
-        lib = llama_cpp
-        seed = options.seed if options.seed is not None else lib.LLAMA_DEFAULT_SEED
-        self.n_vocab = int(native.llama.n_vocab())
-        self.chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
-        penalty = (self.n_vocab, 64, options.repeat_penalty, 0.0, 0.0)  # as generate() has it
-        steps = [lib.llama_sampler_init_penalties(*penalty)]
-        if options.temperature <= 0:
-            steps.append(lib.llama_sampler_init_greedy())
-        else:
-            steps += [
-                lib.llama_sampler_init_top_k(options.top_k),
-                lib.llama_sampler_init_top_p(options.top_p, 1),
-                lib.llama_sampler_init_min_p(options.min_p, 1),
-                lib.llama_sampler_init_temp(options.temperature),
-                lib.llama_sampler_init_dist(seed),
-            ]
-        for step in steps:
-            lib.llama_sampler_chain_add(self.chain, step)
-        self.grammar = lib.llama_sampler_init_grammar(native.vocab, grammar.encode(), b"root")
-        self.cells = (lib.llama_token_data * self.n_vocab)()
-        self.view = np.ctypeslib.as_array(self.cells)  # a structured view: id, logit, p
-        self.ids = np.arange(self.n_vocab, dtype=np.int32)
-        self.one = (lib.llama_token_data * 1)()
-
-    def _candidates(self, ctx: Any) -> Any:
-        import numpy as np
-
-        logits = llama_cpp.llama_get_logits_ith(ctx, -1)
-        self.view["id"] = self.ids
-        self.view["logit"] = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
-        self.view["p"] = 0.0
-        return llama_cpp.llama_token_data_array(self.cells, self.n_vocab, -1, False)
-
-    def sample(self, ctx: Any) -> int:
-        lib = llama_cpp
-        array = self._candidates(ctx)
-        lib.llama_sampler_apply(self.chain, ctypes.byref(array))
-        token = int(array.data[array.selected].id)
-        self.one[0].id, self.one[0].logit, self.one[0].p = token, 1.0, 0.0
-        single = lib.llama_token_data_array(self.one, 1, -1, False)
-        lib.llama_sampler_apply(self.grammar, ctypes.byref(single))
-        if self.one[0].logit == float("-inf"):  # rejected: the grammar over everything
-            array = self._candidates(ctx)
-            lib.llama_sampler_apply(self.grammar, ctypes.byref(array))
-            lib.llama_sampler_apply(self.chain, ctypes.byref(array))
-            token = int(array.data[array.selected].id)
-        lib.llama_sampler_accept(self.grammar, token)
-        lib.llama_sampler_accept(self.chain, token)
-        return token
-
-    def free(self) -> None:
-        for sampler in (self.chain, self.grammar):
-            if sampler:
-                llama_cpp.llama_sampler_free(sampler)
-        self.chain = self.grammar = None
