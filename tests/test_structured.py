@@ -153,3 +153,17 @@ def test_grammar_and_schema_together_are_refused() -> None:
     with pytest.raises(UsageError, match="not both"):
         g.grammar_text(both)
     assert g.grammar_text(GenerationOptions()) is None
+
+
+def test_translate_lines_sends_the_rows_grammar_only_when_asked(tmp_path: Path) -> None:
+    from tests.fake_engine import FakeEngine
+    from tests.test_translate import make_translator
+
+    engine = FakeEngine(replies=["[1] UM\n[2] DOIS"])
+    translator = make_translator(engine, tmp_path)
+    assert list(translator.lines("one\ntwo\n")) == ["UM", "DOIS"]
+    assert engine.calls[0].options.grammar is None  # the default: measured better without
+    translator = make_translator(engine, tmp_path)
+    translator.constrain_lines = True
+    assert list(translator.lines("one\ntwo\n")) == ["UM", "DOIS"]
+    assert engine.calls[1].options.grammar == g.numbered_rows(2)
