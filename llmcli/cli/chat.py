@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
@@ -32,6 +34,8 @@ Examples:
 
   printf 'hi\\nand then?\\n' | llm chat      # scripted: one turn per line
 
+  llm chat --grammar answer.gbnf    # every reply held to a GBNF grammar
+
 Inside: /help lists the commands (/system /clear /undo /retry /save /load /sessions
 /model /set /stats /copy /exit). Enter sends, Alt+Enter adds a line, \"\"\" opens and closes
 a block, Ctrl-C stops a reply, Ctrl-C twice or Ctrl-D leaves. Interactive chats are saved
@@ -59,6 +63,7 @@ def chat(
     session_name: SessionName = None,
     resume: Continue = False,
     stats: ShowStats = False,
+    grammar: o.GrammarFile = None,
     *,
     flags: RunFlags,
 ) -> None:
@@ -72,6 +77,7 @@ def chat(
     env, settings = setup(ctx, flags)
     if session_name and resume:
         raise UsageError("use either --session NAME or --continue, not both")
+    rules = _grammar(grammar)
     store = SessionStore(env.sessions_dir)
     session, resumed = _pick_session(env, store, session_name, resume)
     tmpl = load_template(template or "chat", env)
@@ -84,7 +90,7 @@ def chat(
         loader=model_loader(env, settings),
         session=session,
         store=store,
-        base_options=generation_options(tmpl.settings, settings),
+        base_options=replace(generation_options(tmpl.settings, settings), grammar=rules),
         autosave=bool(env.stdin_isatty or session_name or resume),
         show_stats=stats,
     )
@@ -98,6 +104,13 @@ def chat(
             _scripted(chat_state)
     finally:
         chat_state.close()
+
+
+def _grammar(path: Path | None) -> str | None:
+    """--grammar FILE, parsed now: every reply is held to it."""
+    from llmcli.cli.structured import read_grammar
+
+    return read_grammar(path) if path is not None else None
 
 
 def _pick_session(

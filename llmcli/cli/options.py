@@ -41,6 +41,36 @@ Params = Annotated[
         "--param", "-p", help="Template parameter key=value (repeatable).", show_default=False
     ),
 ]
+SchemaSpec = Annotated[
+    Optional[str],
+    typer.Option(
+        "--schema",
+        help="JSON Schema the reply must match: inline JSON, a .json file, or the short form "
+        "'name, age int, tags list' (a description after a colon).",
+        show_default=False,
+    ),
+]
+GrammarFile = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--grammar",
+        help="GBNF grammar file that constrains the reply (llama.cpp's format).",
+        show_default=False,
+        dir_okay=False,
+    ),
+]
+BatchLines = Annotated[
+    bool,
+    typer.Option(
+        "--batch", "-b", help="With a schema: one JSON object per input line (JSONL out)."
+    ),
+]
+JsonField = Annotated[
+    Optional[str],
+    typer.Option(
+        "--field", help="With --batch: read JSONL, the text in this field.", show_default=False
+    ),
+]
 
 
 def _value(kind: type, *decls: str, help: str) -> tuple[Any, None]:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from llmcli.cli import options as o
 from llmcli.cli.context import model_loader, setup
 from llmcli.cli.options import RunFlags
+from llmcli.env import Environment
 from llmcli.errors import InputError
+
+if TYPE_CHECKING:
+    from llmcli.cli.structured import Shape
+    from llmcli.engine import Engine, GenerationOptions, Message
+    from llmcli.runtime import LoadedModel
+    from llmcli.tasks.extract import Extractor
 
 EPILOG = """\
 Examples:
@@ -23,6 +30,25 @@ Examples:
   llm run -m ./models/qwen2.5-0.5b-instruct-q4_k_m.gguf --temperature 0 "2+2?"
 
   llm run -t summarize -p length=short -f report.txt
+
+  llm run --schema 'name, age int, city' "Alice, 31, lives in Lisbon."
+
+  llm run --schema person.json -f bio.txt "Extract the person" | jq .name
+
+  llm run --schema 'name, email' --batch -f signatures.txt > people.jsonl
+
+  llm run --schema 'sender, topic' --batch --field body < mails.jsonl
+
+  llm run --grammar yesno.gbnf "Is Lisbon in Portugal?"
+
+  llm run -t invoice.toml < mail.txt      # a template that declares its schema
+
+--schema takes a JSON Schema (inline, or a .json file) or the short form: fields separated
+by commas (or lines), each NAME [TYPE][: description]; types str, int, float, bool, date,
+list, list[int]..., a|b|c (one of these); NAME? is optional. The reply is constrained to the
+schema while it is sampled, validated, and printed as one line of JSON; a reply that does not
+validate exits 4 with the reason (its raw text on stderr). --batch: one JSON line per input
+line, in order, `null` for a line that failed (its reason on stderr, exit 4 at the end).
 """
 
 
@@ -36,46 +62,87 @@ def run(
     system: o.System = None,
     template: o.TemplateName = None,
     params: o.Params = None,
+    schema: o.SchemaSpec = None,
+    grammar: o.GrammarFile = None,
+    batch: o.BatchLines = False,
+    field: o.JsonField = None,
     *,
     flags: RunFlags,
 ) -> None:
     """Generate a reply to PROMPT. Text piped on stdin (or -f FILE) is the material the
-    prompt applies to."""
-    from llmcli.engine import check_fits
+    prompt applies to. With --schema the reply is JSON that matches it (validated; stdout
+    carries only the JSON), with --batch one JSON object per input line."""
+    from llmcli.cli import structured
     from llmcli.inputs import read_inputs
     from llmcli.prompts import load_template, parse_params
     from llmcli.runtime import generation_options
 
     env, settings = setup(ctx, flags)
-    material = read_inputs(env, files)
     tmpl = load_template(template or "run", env)
-    values = parse_params(params or [])
-    if template is None:
-        if not (prompt or "").strip() and not (material or "").strip():
-            raise InputError("nothing to do: give a prompt, pipe text on stdin, or use -f FILE")
-        values.update(prompt=prompt or "", input=material or "", system=system or "")
-    else:
-        _fill_template_input(tmpl.name, set(tmpl.variables), values, prompt, material)
-    if template and system is not None:
-        values.setdefault("system", system)
-    messages = tmpl.render(values)
-    opts = generation_options(tmpl.settings, settings)
+    shape = structured.shape(schema, grammar, tmpl, batch=batch, field=field)
+    params_given = parse_params(params or [])
+
+    def render(material: str | None) -> list[Message]:
+        values = dict(params_given)
+        if template is None:
+            if not (prompt or "").strip() and not (material or "").strip():
+                raise InputError("nothing to do: give a prompt, pipe text on stdin, or use -f FILE")
+            values.update(prompt=prompt or "", input=material or "", system=system or "")
+        else:
+            _fill_template_input(tmpl.name, set(tmpl.variables), values, prompt, material)
+        if template and system is not None:
+            values.setdefault("system", system)
+        return tmpl.render(values)
+
+    opts = shape.options(generation_options(tmpl.settings, settings))
+    if batch:
+        lines, total = structured.batch_lines(env, files, field)
+        with model_loader(env, settings).open() as loaded:
+            extractor = _extractor(loaded.engine, shape, opts)
+            structured.run_batch(env, extractor, lines, total, render, json_out=flags.json)
+        return
+    messages = render(read_inputs(env, files))
     with model_loader(env, settings).open() as loaded:
-        check_fits(loaded.engine, messages, opts)
-        events = loaded.engine.stream(messages, opts)
-        if flags.json:
-            from llmcli.engine import join_stream
-            from llmcli.output import emit_json, json_envelope
-
-            done = join_stream(events)
-            emit_json(env, json_envelope(done.text, loaded, tmpl.name, done.stats.as_dict()))
+        if shape.schema is not None:
+            extractor = _extractor(loaded.engine, shape, opts)
+            structured.show_one(env, loaded, tmpl.name, extractor, messages, json_out=flags.json)
             return
-        from llmcli.output import notice, stats_line
-        from llmcli.output.stream import pump, text_sink
+        _generate(env, loaded, tmpl.name, messages, opts, json_out=flags.json)
 
-        _, stats = pump(events, text_sink(env))
-        if stats and (env.verbose or stats.finish_reason == "length"):
-            notice(env, stats_line(stats))
+
+def _extractor(engine: Engine, shape: Shape, opts: GenerationOptions) -> Extractor:
+    from llmcli.tasks.extract import Extractor
+
+    assert shape.schema is not None
+    return Extractor(engine, shape.schema, opts)
+
+
+def _generate(
+    env: Environment,
+    loaded: LoadedModel,
+    template: str,
+    messages: list[Message],
+    opts: GenerationOptions,
+    *,
+    json_out: bool,
+) -> None:
+    from llmcli.engine import check_fits
+
+    check_fits(loaded.engine, messages, opts)
+    events = loaded.engine.stream(messages, opts)
+    if json_out:
+        from llmcli.engine import join_stream
+        from llmcli.output import emit_json, json_envelope
+
+        done = join_stream(events)
+        emit_json(env, json_envelope(done.text, loaded, template, done.stats.as_dict()))
+        return
+    from llmcli.output import notice, stats_line
+    from llmcli.output.stream import pump, text_sink
+
+    _, stats = pump(events, text_sink(env))
+    if stats and (env.verbose or stats.finish_reason == "length"):
+        notice(env, stats_line(stats))
 
 
 def _fill_template_input(

@@ -25,8 +25,10 @@ Examples:
 
 A template is a TOML file: name, description, system and user messages (Jinja), declared
 [variables.NAME] (default, help, choices, required), [settings] (temperature, top_p, top_k,
-min_p, repeat_penalty, max_tokens, seed, stop) and optional [[examples]] (user/assistant
-pairs). A file in the user directory overrides the built-in of the same name.
+min_p, repeat_penalty, max_tokens, seed, stop), optional [[examples]] (user/assistant
+pairs) and an optional schema (a JSON Schema table, a string in --schema's short form or
+JSON, or a .json file beside the template): `llm run -t FILE` then replies with JSON that
+matches it. A file in the user directory overrides the built-in of the same name.
 """
 
 app = typer.Typer(
@@ -124,7 +126,8 @@ def _describe(name: str, path: Any, origin: str) -> dict[str, Any]:
         | ({"choices": list(v.choices)} if v.choices else {})
         for v in tmpl.variables.values()
     }
-    return row | {"description": tmpl.description, "variables": variables}
+    row |= {"description": tmpl.description, "variables": variables}
+    return row | ({"schema": dict(tmpl.schema)} if tmpl.schema is not None else {})
 
 
 def register(root: typer.Typer) -> None:

@@ -7,7 +7,11 @@ here is imported until a model is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
+import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +61,52 @@ def _install_log_callback() -> None:
 
     _log_callback = callback
     llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+# -- grammars (logic in engine/grammar.py) -----------------------------------------------
+
+
+def schema_to_gbnf(schema_json: str) -> str:
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return str(json_schema_to_gbnf(schema_json))
+
+
+def grammar_error(text: str, vocab: Any = None) -> str | None:
+    """None when llama.cpp parses the grammar; else what it said (its parser writes to
+    stderr, not to the log, so both are captured). Without a vocab, token refs fail."""
+    global _current_sink
+    _install_log_callback()
+    sink = LogSink()
+    previous, _current_sink = _current_sink, sink
+    try:
+        with _stderr_captured() as captured:
+            sampler = llama_cpp.llama_sampler_init_grammar(vocab, text.encode("utf-8"), b"root")
+    finally:
+        _current_sink = previous
+    if sampler:
+        llama_cpp.llama_sampler_free(sampler)
+        return None
+    return captured[0] + "".join(sink.lines)
+
+
+@contextlib.contextmanager
+def _stderr_captured() -> Iterator[list[str]]:
+    """File descriptor 2 into a temporary file for the duration; its text in the list."""
+    out = [""]
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield out
+            finally:
+                os.dup2(saved, 2)
+                tmp.seek(0)
+                out[0] = tmp.read().decode("utf-8", errors="replace")
+    finally:
+        os.close(saved)
 
 
 def version() -> str:
@@ -138,7 +188,13 @@ class Native:
     # -- sampling ---------------------------------------------------------------------------
 
     def sample(self, tokens: Sequence[int], options: GenerationOptions) -> Iterator[int]:
-        """Tokens sampled after the prompt (llama.cpp reuses the cached common prefix)."""
+        """Tokens sampled after the prompt (llama.cpp reuses the cached common prefix),
+        constrained by the options' grammar or JSON schema if they have one."""
+        from llmcli.engine import grammar
+
+        text = grammar.grammar_text(options)
+        if text is not None:
+            return self._sample_constrained(tokens, options, self._checked(text))
         seed = options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
         self.llama.set_seed(seed)
         return iter(
@@ -151,6 +207,30 @@ class Native:
                 repeat_penalty=options.repeat_penalty,
             )
         )
+
+    def _checked(self, text: str) -> str:
+        """The grammar, once llama.cpp has parsed it with this model's vocabulary."""
+        from llmcli.engine import grammar
+
+        complaint = grammar_error(text, self.vocab)
+        if complaint is not None:
+            raise grammar.GrammarError(grammar.describe(complaint, text, "grammar"))
+        return text
+
+    def _sample_constrained(
+        self, tokens: Sequence[int], options: GenerationOptions, text: str
+    ) -> Iterator[int]:
+        from llmcli.engine._sampler import Constrained
+
+        sampler = Constrained(self, options, text)
+        try:
+            self.eval_with_reuse(list(tokens))  # the cached prefix is kept, as generate does
+            while True:
+                token = sampler.sample(self.llama.ctx)
+                yield token
+                self.llama.eval([token])
+        finally:
+            sampler.free()
 
     # -- the KV state (prefix cache) --------------------------------------------------------
 

@@ -53,6 +53,7 @@ class Template:
     system: str | None
     user: str
     examples: tuple[tuple[str, str], ...] = field(default=())
+    schema: Mapping[str, Any] | None = None  # `schema = ...`: the JSON Schema of the reply
 
     def render(self, values: Mapping[str, Any]) -> list[Message]:
         """Messages for these values; unknown, missing or invalid values are TemplateErrors."""
@@ -175,6 +176,7 @@ def _from_data(path: Path, origin: str, source: str, data: dict[str, Any]) -> Te
         (str(ex.get("user", "")), str(ex.get("assistant", ""))) for ex in data.get("examples", ())
     )
     return Template(
+        schema=_schema(path, data.get("schema")),
         name=str(data.get("name", path.stem)),
         description=str(data.get("description", "")),
         path=path,
@@ -186,6 +188,29 @@ def _from_data(path: Path, origin: str, source: str, data: dict[str, Any]) -> Te
         user=data["user"],
         examples=examples,
     )
+
+
+def _schema(path: Path, raw: Any) -> Mapping[str, Any] | None:
+    """`schema = ...`: a table (JSON Schema), or a string (JSON, the short form, or a file
+    next to the template); checked now, so a broken one is the template's error."""
+    if raw is None:
+        return None
+    from llmcli.structured.schema import checked, load_schema
+
+    origin = f"{path}: schema"
+    if isinstance(raw, dict):
+        return checked(raw, origin).data
+    if not isinstance(raw, str):
+        raise TemplateError(f"{origin} must be a string or a table")
+    return load_schema(raw, origin, base=path.parent).data
+
+
+def render_fragment(name: str, part: str, values: Mapping[str, Any]) -> str:
+    """Prompt wording kept as data outside any template (`fragments/NAME.toml`), rendered."""
+    path = Path(str(resources.files("llmcli.prompts") / "fragments" / f"{name}{SUFFIX}"))
+    text = tomllib.loads(path.read_text(encoding="utf-8"))[part]
+    rendered: str = _environment().from_string(text).render(**values)
+    return rendered.strip()
 
 
 def _table_with_key(data: Mapping[str, Any], key: str, prefix: str = "") -> str | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmcli.engine import Engine, GenerationOptions, Stats
+from llmcli.engine.grammar import numbered_rows
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, WarnFn, call_timings, no_progress, no_warning
 from llmcli.tasks.chunking import BOUNDARIES, chunk_text, sentences, split_edges, split_keep
@@ -54,6 +55,10 @@ class Translator:
     progress: ProgressFn = no_progress
     warn: WarnFn = no_warning
     params: Mapping[str, str] = field(default_factory=dict)  # -p values for user templates
+    # a grammar forcing exactly one `[n] text` row per line of a batch. Off by default: with
+    # it SmolLM2-135M "succeeds" at batches by paraphrasing them in English (12 FLORES lines:
+    # chrF 19.5 in 2 calls against 23.1 line by line; bench/structured.py)
+    constrain_lines: bool = False
     calls: list[Stats] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     _done: int = 0
@@ -174,7 +179,8 @@ class Translator:
         def broken(so_far: str) -> bool:  # judged on the finished rows only
             return _numbered_rows(so_far.rpartition("\n")[0], expected) is None
 
-        reply, stats = self._call(self.lines_template, text, broken)
+        grammar = numbered_rows(expected) if self.constrain_lines else None
+        reply, stats = self._call(self.lines_template, text, broken, grammar)
         found = _numbered_rows(reply.strip(), expected)
         if found is None or len(found) != expected or stats.finish_reason == "length":
             return None
@@ -204,7 +210,11 @@ class Translator:
         return result
 
     def _call(
-        self, template: Template, text: str, broken: Callable[[str], bool] | None = None
+        self,
+        template: Template,
+        text: str,
+        broken: Callable[[str], bool] | None = None,
+        grammar: str | None = None,
     ) -> tuple[str, Stats]:
         """One model call; `broken(reply so far)`, checked at each line end, stops it early
         (a batch that has lost its numbering would otherwise run to its token cap)."""
@@ -212,7 +222,8 @@ class Translator:
         prompt = self.engine.count_prompt_tokens(messages)
         room = self.engine.n_ctx - prompt
         cap = min(room, self.engine.count_tokens(text) * 3 + 24)
-        options = replace(self.options, max_tokens=min(cap, self.options.max_tokens or cap))
+        max_tokens = min(cap, self.options.max_tokens or cap)
+        options = replace(self.options, max_tokens=max_tokens, grammar=grammar)
         parts: list[str] = []
         start = time.perf_counter()
         for event in self.engine.stream(messages, options):
