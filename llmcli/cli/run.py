@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from llmcli.cli import options as o
 from llmcli.cli.context import model_loader, setup
 from llmcli.cli.options import RunFlags
+from llmcli.env import Environment
 from llmcli.errors import InputError
+
+if TYPE_CHECKING:
+    from llmcli.engine import Stats
 
 EPILOG = """\
 Examples:
@@ -26,7 +30,7 @@ Examples:
 """
 
 
-@o.shared(*o.MODEL_COMMAND)
+@o.shared(*o.MODEL_COMMAND, o.SHOW_THINKING)
 def run(
     ctx: typer.Context,
     prompt: Annotated[
@@ -59,7 +63,7 @@ def run(
     if template and system is not None:
         values.setdefault("system", system)
     messages = tmpl.render(values)
-    opts = generation_options(tmpl.settings, settings)
+    opts = generation_options(tmpl.settings, settings, think=flags.think)
     with model_loader(env, settings).open() as loaded:
         check_fits(loaded.engine, messages, opts)
         events = loaded.engine.stream(messages, opts)
@@ -68,14 +72,28 @@ def run(
             from llmcli.output import emit_json, json_envelope
 
             done = join_stream(events)
-            emit_json(env, json_envelope(done.text, loaded, tmpl.name, done.stats.as_dict()))
+            timings = done.stats.as_dict()
+            envelope = json_envelope(
+                done.text, loaded, tmpl.name, timings, reasoning=done.reasoning
+            )
+            emit_json(env, envelope)
+            _repetition_notice(env, done.stats)
             return
         from llmcli.output import notice, stats_line
         from llmcli.output.stream import pump, text_sink
 
-        _, stats = pump(events, text_sink(env))
+        sink = text_sink(env, show_thinking=flags.show_thinking, hint="--show-thinking shows it")
+        _, stats = pump(events, sink)
         if stats and (env.verbose or stats.finish_reason == "length"):
             notice(env, stats_line(stats))
+        _repetition_notice(env, stats)
+
+
+def _repetition_notice(env: Environment, stats: Stats | None) -> None:
+    from llmcli.output import REPETITION_NOTE, notice
+
+    if stats is not None and stats.finish_reason == "repetition":
+        notice(env, REPETITION_NOTE)
 
 
 def _fill_template_input(
