@@ -5,11 +5,14 @@ watches the text as it streams; when its tail has repeated one cycle often enoug
 the generation and ends the stream with `Stats(finish_reason="repetition")`. It works on
 `StreamEvent`s only, so every backend can use it.
 
-Two detectors, both exact (a legitimate list or table changes from row to row):
+Three detectors (a legitimate list or table changes from row to row):
 - characters: the tail is one cycle of 1..`MAX_PERIOD` characters repeated (emoji, "ha ha",
   a phrase, a short line), checked incrementally: one comparison per period per character;
 - lines: the last lines are a cycle of 1..`MAX_LINES` lines repeated (long lines, list items
   that differ only in their number: "4. 🍎", "5. 🍎").
+- symbols: of the last `SYMBOL_WINDOW` visible characters, `SYMBOL_SHARE` or more are emoji
+  or other pictographs: the bundled 135M model's runaway is a stream of ever-different emoji
+  ("one line, then emoji until Ctrl-C"), which no exact cycle catches.
 A cycle trips the guard once it covers `MIN_SPAN` characters and `MIN_REPEATS` repeats: rules
 like `-----` (80 characters) or a table's `|---|---|` stay well below. `bench/runaway.py`
 measures the false positives on the dev data and on long answers (docs/benchmarks.md).
@@ -19,6 +22,8 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -28,6 +33,8 @@ MAX_PERIOD = 64  # characters
 MAX_LINES = 8
 MIN_SPAN = 256  # characters the repeated part must cover
 MIN_REPEATS = 6
+SYMBOL_WINDOW = 160  # visible characters
+SYMBOL_SHARE = 0.75
 
 _NUMBER = re.compile(r"^\s*(?:[-*+]\s+)?(?:\d+[.):]|[a-zA-Z][.)])\s*")
 
@@ -48,6 +55,8 @@ class Detector:
     _lines: list[tuple[str, int]] = field(default_factory=list)  # (normalized, length)
     _line_runs: list[int] = field(default_factory=list)
     _partial: str = ""
+    _visible: deque[bool] = field(default_factory=lambda: deque(maxlen=SYMBOL_WINDOW))
+    _symbols: int = 0
 
     def __post_init__(self) -> None:
         self._runs = [0] * (self.max_period + 1)
@@ -55,10 +64,24 @@ class Detector:
 
     def feed(self, text: str) -> bool:
         for char in text:
-            if self._char(char) or (char == "\n" and self._line()):
+            if self._char(char) or (char == "\n" and self._line()) or self._symbol(char):
                 self.tripped = True
                 break
         return self.tripped
+
+    def _symbol(self, char: str) -> bool:
+        if char.isspace() or unicodedata.category(char) in ("Mn", "Cf"):
+            return False  # joiners and variation selectors belong to the emoji before them
+        window = self._visible
+        if len(window) == window.maxlen:
+            self._symbols -= window[0]
+        flag = is_pictograph(char)
+        window.append(flag)
+        self._symbols += flag
+        if len(window) == window.maxlen and self._symbols >= SYMBOL_SHARE * len(window):
+            self.cycle = "symbols"
+            return True
+        return False
 
     def _char(self, char: str) -> bool:
         tail, runs = self._tail, self._runs
@@ -95,6 +118,15 @@ class Detector:
         if n > 8 * self.max_lines:
             del lines[: n - 4 * self.max_lines]
         return False
+
+
+def is_pictograph(char: str) -> bool:
+    """Emoji and other pictographic symbols; box drawing and block elements (tables, rules,
+    ASCII art) are not."""
+    point = ord(char)
+    if 0x2500 <= point <= 0x259F:
+        return False
+    return point >= 0x1F000 or unicodedata.category(char) == "So"
 
 
 def guard(
