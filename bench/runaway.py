@@ -7,8 +7,9 @@
 2. Long answers of the bundled model to prompts that invite lists, tables and code,
    generated raw (the guard off, `max_tokens` capped), then run through the detector: a
    trip is shown with what came after the cut, to judge.
-3. The runaway of issue 12 ("a short markdown list of three fruits"), over several seeds:
-   how many answers the guard cuts, and where, against how long they ran unguarded.
+3. The runaway of issue 12 ("a short markdown list of three fruits", and "... with emoji"),
+   over several seeds: how many answers ran to the token cap unguarded, and which the guard
+   cuts, where.
 
 One thread (LLMCLI_BENCH_THREADS, default 1): the machine is shared.
 """
@@ -26,7 +27,7 @@ EVAL = ROOT.parent / "shared" / "eval"
 SDIST = Path.home() / ".cache" / "llmcli-build" / "llama-cpp-python-0.3.36"
 TEMPLATES = SDIST / "vendor" / "llama.cpp" / "models" / "templates"
 MAX_TOKENS = 500
-FRUITS = "Write a short markdown list of three fruits"
+FRUITS = ("Write a short markdown list of three fruits", "... with emoji")
 FRUIT_SEEDS = range(1, 13)
 LONG_PROMPTS = (
     "List 30 countries and their capitals as a markdown table.",
@@ -146,19 +147,25 @@ def part_fruits(engine: object) -> str:
     from llmcli.engine.runaway import Detector, cut
 
     rows: list[list[object]] = []
-    cut_count = 0
-    for seed in FRUIT_SEEDS:
-        text, tokens = raw_answer(engine, FRUITS, seed, 0.7)
-        found = Detector()
-        at = cut(text, found)
-        cut_count += at is not None
-        where = "no" if at is None else f"at char {at} ({found.cycle})"
-        rows.append([seed, tokens, len(text), where, _preview(text, 50)])
+    cut_count = capped = 0
+    for variant in FRUITS:
+        prompt = FRUITS[0] + variant[3:] if variant.startswith("...") else variant
+        for seed in FRUIT_SEEDS:
+            text, tokens = raw_answer(engine, prompt, seed, 0.7)
+            found = Detector()
+            at = cut(text, found)
+            cut_count += at is not None
+            capped += tokens >= MAX_TOKENS
+            where = "no" if at is None else f"at char {at} ({_preview(found.cycle, 30)})"
+            rows.append([_preview(variant, 20), seed, tokens, len(text), where, _preview(text, 50)])
+    runs = len(FRUITS) * len(FRUIT_SEEDS)
     head = (
-        f'**The runaway of issue 12** ("{FRUITS}", temperature 0.7, at most {MAX_TOKENS} '
-        f"tokens): the guard cuts {cut_count} of {len(FRUIT_SEEDS)} answers."
+        f'**The runaway of issue 12** ("{FRUITS[0]}", and the same "with emoji"; temperature '
+        f"0.7, at most {MAX_TOKENS} tokens, guard off): {capped} of {runs} answers ran to the "
+        f"cap; the guard cuts {cut_count}."
     )
-    return "\n".join([head, "", table(["seed", "tokens", "chars", "cut", "answer"], rows)])
+    headers = ["prompt", "seed", "tokens", "chars", "cut", "answer"]
+    return "\n".join([head, "", table(headers, rows)])
 
 
 def run() -> str:
@@ -175,7 +182,9 @@ def run() -> str:
         f"The guard trips on a cycle of up to {runaway.MAX_PERIOD} characters or "
         f"{runaway.MAX_LINES} lines repeated {runaway.MIN_REPEATS} times over at least "
         f"{runaway.MIN_SPAN} characters, or when {runaway.SYMBOL_SHARE:.0%} of the last "
-        f"{runaway.SYMBOL_WINDOW} visible characters are emoji/pictographs."
+        f"{runaway.SYMBOL_WINDOW} visible characters are emoji/pictographs, or when "
+        f"{runaway.FUZZY_REPEATS} blocks of lines in a row (each with a line of "
+        f"{runaway.FUZZY_LETTERS}+ letters) use the same words."
     )
     return "\n\n".join(
         [

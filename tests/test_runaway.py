@@ -18,6 +18,12 @@ LOOPS = {
     "a line": "- Apple: a red fruit that grows on trees in orchards everywhere\n" * 20,
     "numbered lines": "".join(f"{i}. 🍎 Apple\n" for i in range(1, 80)),
     "two lines": ("The end.\n" + "Thank you for reading this story about the sea!\n") * 20,
+    "a paragraph with small changes": "".join(
+        f"I'm happy to help with any special occasion{',' * (i % 2)} that you might have. "
+        f"I'll do everything for your needs! Whether it's a wedding, a holiday{',' * (i % 3)} "
+        f"or whatever you're planning to celebrate, I promise to be there for you! ({i})\n\n"
+        for i in range(8)
+    ),
 }
 
 LEGIT = {
@@ -28,6 +34,11 @@ LEGIT = {
     "box drawing": ("┌" + "─" * 120 + "┐\n│" + " " * 120 + "│\n") * 3,
     "a few emoji": "Great work! 🎉🎉🎉 Keep going 💪 and enjoy 🍎🍌🍇.\n" * 5,
     "prose": "The library opens at nine. Children under twelve enter for free. " * 3,
+    "steps sharing words": "".join(
+        f"{i}. Add the {w} to the bowl, stir it into the batter with a wooden spoon until the "
+        f"mixture is smooth, then let the bowl rest for {i} minutes before the next step.\n"
+        for i, w in enumerate(["flour", "sugar", "eggs", "milk", "butter", "salt"], 1)
+    ),
 }
 
 

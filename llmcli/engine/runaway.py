@@ -5,7 +5,7 @@ watches the text as it streams; when its tail has repeated one cycle often enoug
 the generation and ends the stream with `Stats(finish_reason="repetition")`. It works on
 `StreamEvent`s only, so every backend can use it.
 
-Three detectors (a legitimate list or table changes from row to row):
+Four detectors (a legitimate list or table changes from row to row):
 - characters: the tail is one cycle of 1..`MAX_PERIOD` characters repeated (emoji, "ha ha",
   a phrase, a short line), checked incrementally: one comparison per period per character;
 - lines: the last lines are a cycle of 1..`MAX_LINES` lines repeated (long lines, list items
@@ -13,6 +13,10 @@ Three detectors (a legitimate list or table changes from row to row):
 - symbols: of the last `SYMBOL_WINDOW` visible characters, `SYMBOL_SHARE` or more are emoji
   or other pictographs: the bundled 135M model's runaway is a stream of ever-different emoji
   ("one line, then emoji until Ctrl-C"), which no exact cycle catches.
+- same words: the last `FUZZY_REPEATS` blocks of up to `MAX_LINES` lines, each with a line
+  of `FUZZY_LETTERS` letters or more, use the same set of words (punctuation, numbers and word
+  order aside): a paragraph loop with small changes. A list whose items differ in one word
+  is not one;
 A cycle trips the guard once it covers `MIN_SPAN` characters and `MIN_REPEATS` repeats: rules
 like `-----` (80 characters) or a table's `|---|---|` stay well below. `bench/runaway.py`
 measures the false positives on the dev data and on long answers (docs/benchmarks.md).
@@ -26,6 +30,7 @@ import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from llmcli.engine import Stats, StreamEvent
 
@@ -36,7 +41,18 @@ MIN_REPEATS = 6
 SYMBOL_WINDOW = 160  # visible characters
 SYMBOL_SHARE = 0.75
 
+FUZZY_REPEATS = 4  # blocks of lines, each with the same words as the one before
+FUZZY_LETTERS = 120  # letters of a block's longest line: paragraphs, never short list items
+
 _NUMBER = re.compile(r"^\s*(?:[-*+]\s+)?(?:\d+[.):]|[a-zA-Z][.)])\s*")
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+class Line(NamedTuple):
+    norm: str  # without a list number, stripped
+    length: int  # characters, with the newline
+    words: frozenset[str]
+    letters: int
 
 
 @dataclass
@@ -52,7 +68,7 @@ class Detector:
     cycle: str = ""  # the repeated cycle, once tripped (for tests and the bench)
     _tail: list[str] = field(default_factory=list)
     _runs: list[int] = field(default_factory=list)
-    _lines: list[tuple[str, int]] = field(default_factory=list)  # (normalized, length)
+    _lines: list[Line] = field(default_factory=list)
     _line_runs: list[int] = field(default_factory=list)
     _partial: str = ""
     _visible: deque[bool] = field(default_factory=lambda: deque(maxlen=SYMBOL_WINDOW))
@@ -103,20 +119,41 @@ class Detector:
     def _line(self) -> bool:
         line, self._partial = self._partial, ""
         norm = _NUMBER.sub("", line).strip()
+        words = _WORD.findall(norm.lower())
         lines, runs = self._lines, self._line_runs
-        lines.append((norm, len(line) + 1))
+        lines.append(Line(norm, len(line) + 1, frozenset(words), sum(map(len, words))))
         n = len(lines)
         for q in range(1, min(self.max_lines, n - 1) + 1):
-            runs[q] = runs[q] + 1 if lines[n - 1 - q][0] == norm else 0
+            runs[q] = runs[q] + 1 if lines[n - 1 - q].norm == norm else 0
         for q in range(1, self.max_lines + 1):
             span = runs[q] + q  # lines in the repeated part
-            if span < q * self.min_repeats or not any(text for text, _ in lines[-q:]):
+            if span < q * self.min_repeats or not any(ln.norm for ln in lines[-q:]):
                 continue  # blank lines repeated are layout, not a loop
-            if sum(length for _, length in lines[-span:]) >= self.min_span:
-                self.cycle = "\n".join(text for text, _ in lines[-q:])
+            if sum(ln.length for ln in lines[-span:]) >= self.min_span:
+                self.cycle = "\n".join(ln.norm for ln in lines[-q:])
                 return True
+        if self._similar_blocks():
+            return True
         if n > 8 * self.max_lines:
             del lines[: n - 4 * self.max_lines]
+        return False
+
+    def _similar_blocks(self) -> bool:
+        """The last FUZZY_REPEATS blocks of q lines use the same words: a paragraph loop with
+        small changes ("a holiday, or" / "a holiday or"), which no exact cycle catches."""
+        lines = self._lines
+        for q in range(1, self.max_lines + 1):
+            if len(lines) < q * FUZZY_REPEATS:
+                break
+            blocks = [
+                lines[len(lines) - (k + 1) * q : len(lines) - k * q] for k in range(FUZZY_REPEATS)
+            ]
+            if any(max(ln.letters for ln in b) < FUZZY_LETTERS for b in blocks):
+                continue
+            sets = [frozenset().union(*(ln.words for ln in b)) for b in blocks]
+            if len(set(sets)) == 1:
+                self.cycle = "\n".join(ln.norm for ln in blocks[0])
+                return True
         return False
 
 
