@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,11 @@ SDIST = Path.home() / ".cache" / "llmcli-build" / "llama-cpp-python-0.3.36"
 TEMPLATES = SDIST / "vendor" / "llama.cpp" / "models" / "templates"
 MAX_TOKENS = 500
 FRUITS = ("Write a short markdown list of three fruits", "... with emoji")
-FRUIT_SEEDS = range(1, 13)
+FRUIT_SEEDS = tuple(range(1, 13))
+# A search of seeds 13-39 (800 tokens, guard off) found two "with emoji" answers that ran to
+# the cap: an emoji flood (35) and a near-repeated paragraph loop (13). They are kept here.
+LONG_SEEDS = {"... with emoji": (13, 35)}
+FRUIT_TOKENS = 800
 LONG_PROMPTS = (
     "List 30 countries and their capitals as a markdown table.",
     "Write a numbered list of 25 tips for learning to cook.",
@@ -76,9 +81,12 @@ def part_reference() -> str:
     counts: dict[str, list[int]] = {}
     trips: list[list[object]] = []
     chars = 0
+    spent = 0.0
     for source, text in reference_texts():
         found = Detector()
+        start = time.perf_counter()
         at = cut(text, found)
+        spent += time.perf_counter() - start
         entry = counts.setdefault(source, [0, 0])
         entry[0] += 1
         entry[1] += at is not None
@@ -89,7 +97,9 @@ def part_reference() -> str:
     total = sum(n for n, _ in counts.values())
     tripped = sum(t for _, t in counts.values())
     out = [
-        f"**Dev data: {tripped} false positives in {total} texts** ({chars:,} characters).",
+        f"**Dev data: {tripped} false positives in {total} texts** ({chars:,} characters). "
+        f"The detector costs {spent / chars * 1e6:.1f} µs per character here (Python, under "
+        "load): about 4 characters a token, a small share of a CPU token's 10-30 ms.",
         "",
         table(["texts", "n", "cut by the guard"], rows),
     ]
@@ -105,13 +115,15 @@ def _engine(threads: int) -> object:
     return LlamaEngine.load(EngineParams(model_path(), n_ctx=2048, threads=threads))
 
 
-def raw_answer(engine: object, prompt: str, seed: int, temperature: float) -> tuple[str, int]:
+def raw_answer(
+    engine: object, prompt: str, seed: int, temperature: float, limit: int = MAX_TOKENS
+) -> tuple[str, int]:
     """The model's answer with the guard off (LlamaEngine's loop, no transforms)."""
     from llmcli.engine import Chunk, GenerationOptions, Message
     from llmcli.engine.llama import LlamaEngine
 
     assert isinstance(engine, LlamaEngine)
-    options = GenerationOptions(temperature=temperature, max_tokens=MAX_TOKENS, seed=seed)
+    options = GenerationOptions(temperature=temperature, max_tokens=limit, seed=seed)
     tokens = engine.prompt_tokens([Message("user", prompt)])
     parts: list[str] = []
     generated = 0
@@ -150,19 +162,20 @@ def part_fruits(engine: object) -> str:
     cut_count = capped = 0
     for variant in FRUITS:
         prompt = FRUITS[0] + variant[3:] if variant.startswith("...") else variant
-        for seed in FRUIT_SEEDS:
-            text, tokens = raw_answer(engine, prompt, seed, 0.7)
+        for seed in (*FRUIT_SEEDS, *LONG_SEEDS.get(variant, ())):
+            text, tokens = raw_answer(engine, prompt, seed, 0.7, FRUIT_TOKENS)
             found = Detector()
             at = cut(text, found)
             cut_count += at is not None
-            capped += tokens >= MAX_TOKENS
+            capped += tokens >= FRUIT_TOKENS
             where = "no" if at is None else f"at char {at} ({_preview(found.cycle, 30)})"
             rows.append([_preview(variant, 20), seed, tokens, len(text), where, _preview(text, 50)])
-    runs = len(FRUITS) * len(FRUIT_SEEDS)
+    runs = len(rows)
     head = (
         f'**The runaway of issue 12** ("{FRUITS[0]}", and the same "with emoji"; temperature '
-        f"0.7, at most {MAX_TOKENS} tokens, guard off): {capped} of {runs} answers ran to the "
-        f"cap; the guard cuts {cut_count}."
+        f"0.7, at most {FRUIT_TOKENS} tokens, guard off; seeds 1-12, and the two long ones a "
+        f"search of seeds 13-39 found): {capped} of {runs} answers ran to the cap; the guard "
+        f"cuts {cut_count}, at the character shown."
     )
     headers = ["prompt", "seed", "tokens", "chars", "cut", "answer"]
     return "\n".join([head, "", table(headers, rows)])

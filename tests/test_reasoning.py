@@ -167,3 +167,10 @@ def test_answer_suffix_closes_or_skips_the_block() -> None:
     assert answer_suffix(THINK, "<｜Assistant｜><think>\n") == "\n</think>\n\n"
     assert answer_suffix(THINK, "assistant\n<think>\n\n</think>\n\n") == ""
     assert answer_suffix(HARMONY, "<|start|>assistant") == "<|channel|>final<|message|>"
+
+
+def test_a_model_known_by_its_vocabulary_only_gets_no_empty_block() -> None:
+    fmt = detect("{{ messages }}", lambda t: t == "<think>")
+    assert fmt is not None
+    assert answer_suffix(fmt, "<|im_start|>assistant\n") == ""
+    assert answer_suffix(fmt, "<|im_start|>assistant\n<think>\n") == "\n</think>\n\n"

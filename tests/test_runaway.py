@@ -138,3 +138,12 @@ def test_piped_chat_keeps_the_cut_reply_and_says_why(looping: Runner) -> None:
     assert result.exit_code == 0
     assert result.stdout.startswith("1. Apple")
     assert "runaway guard" in result.stderr
+
+
+def test_interactive_chat_says_why_the_reply_stopped(looping: Runner) -> None:
+    from tests.test_chat_repl import ENTER, type_keys
+
+    result = type_keys(looping, "fruits please" + ENTER, tty=True)
+    assert result.exit_code == 0, result.stderr
+    assert "Apple" in result.stdout  # rendered as a markdown list
+    assert "(stopped: the model kept repeating itself (runaway guard);" in result.stdout

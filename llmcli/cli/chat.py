@@ -32,6 +32,8 @@ Examples:
 
   printf 'hi\\nand then?\\n' | llm chat      # scripted: one turn per line
 
+  llm chat -m Qwen/Qwen3-0.6B-GGUF --no-think    # a reasoning model, answering straight away
+
 Inside: /help lists the commands (/system /clear /undo /retry /save /load /sessions
 /model /set /think /stats /copy /exit). Enter sends, Alt+Enter adds a line, \"\"\" opens and closes
 a block, Ctrl-C stops a reply, Ctrl-C twice or Ctrl-D leaves. Interactive chats are saved

@@ -27,6 +27,10 @@ Examples:
   llm run -m ./models/qwen2.5-0.5b-instruct-q4_k_m.gguf --temperature 0 "2+2?"
 
   llm run -t summarize -p length=short -f report.txt
+
+  llm run -m Qwen/Qwen3-0.6B-GGUF --no-think "Capital of Peru?"
+
+  llm run -m Qwen/Qwen3-0.6B-GGUF --show-thinking "Is 221 prime?" > out.txt
 """
 
 

@@ -100,7 +100,10 @@ def answer_suffix(fmt: ThinkFormat, prompt_tail: str) -> str:
         return {"header": final, "think": f"<|end|><|start|>assistant{final}"}.get(state, "")
     if state == "think":
         return f"\n{fmt.close}\n\n"
-    return f"{fmt.open}\n\n{fmt.close}\n\n" if state == "start" else ""
+    # An empty block only where the template writes blocks: a model known only from its
+    # vocabulary may never think, and a block it never saw in training would confuse it.
+    empty = state == "start" and fmt.source == "template"
+    return f"{fmt.open}\n\n{fmt.close}\n\n" if empty else ""
 
 
 # -- the stream side ----------------------------------------------------------------------
