@@ -184,9 +184,10 @@ class LlamaEngine:
 
         self.thinking: ThinkFormat | None = detect(self.info.chat_template, self._is_token)
         self._markers: set[int] = set()
+        native = self._native
         for marker in self.thinking.markers if self.thinking else ():
-            ids = self._native.tokenize(marker, special=True)
-            self._markers.update(ids if len(ids) == 1 else ())
+            ids = native.tokenize(marker, special=True)  # control tokens vanish unless special
+            self._markers.update(t for t in ids if not native.token_bytes(t, special=False))
 
     def _is_token(self, text: str) -> bool:
         return len(self._native.tokenize(text, special=True)) == 1
