@@ -131,7 +131,10 @@ HUB_VERBOSE = Group(
     (("verbose", *_switch("--verbose", "-v", help="Show huggingface_hub's log (retries).")),)
 )
 DEBUG = Group((("debug", *_switch("--debug", help="Show tracebacks on errors.")),))
-_THINK = "Reasoning models: think before answering, or not (default: the model's own)."
+_THINK = (
+    "Reasoning models: think before answering, or not "
+    "(default: the model's own; off for summarize and translate)."
+)
 THINK = Group((("think", *_value(bool, "--think/--no-think", help=_THINK)),))
 _SHOW = "Show the thinking of reasoning models (piped output drops it otherwise)."
 SHOW_THINKING = Group((("show_thinking", *_switch("--show-thinking", help=_SHOW)),))
