@@ -9,5 +9,5 @@ eval on all of the shared development data (several minutes more) and the qualit
 """
 
 SECTIONS = ("startup", "speed", "latency", "sentiment", "scaling", "prefix_cache", "structured")
-QUALITY = ("quality", "checks")
+QUALITY = ("quality", "checks", "runaway")
 ALL = (*SECTIONS, *QUALITY)

@@ -72,9 +72,10 @@ class ModelLoader:
 
 
 def generation_options(
-    template_settings: Mapping[str, Any], settings: Settings
+    template_settings: Mapping[str, Any], settings: Settings, think: bool | None = None
 ) -> GenerationOptions:
-    """A template's own settings, overridden by config, environment and flags."""
+    """A template's own settings, overridden by config, environment and flags (`think`:
+    --think/--no-think; tasks' templates say `think = false`)."""
     values = dict(template_settings)
     values["stop"] = tuple(values.get("stop", ()))
     sampling = {
@@ -84,4 +85,6 @@ def generation_options(
         "seed": settings.seed,
     }
     values.update({k: v for k, v in sampling.items() if v is not None})
+    if think is not None:
+        values["think"] = think
     return GenerationOptions(**values)

@@ -48,6 +48,7 @@ class FakeEngine:
     score_calls: list[tuple[list[Message], list[str]]] = field(default_factory=list)
     closed: bool = False
     interrupt_after: int | None = None  # raise KeyboardInterrupt after this many chunks
+    thinking: ThinkFormat | None = None  # a reasoning model: replies split as LlamaEngine does
     _vocab: dict[str, int] = field(default_factory=dict)
     _words: list[str] = field(default_factory=list)
 
@@ -81,7 +82,11 @@ class FakeEngine:
     ) -> Iterator[StreamEvent]:
         self.calls.append(Call(list(messages), options))
         text = self._next_reply(messages)
-        return self._events(messages, text, options)
+        if self.thinking is None:
+            return self._events(messages, text, options)
+        from llmcli.engine.reasoning import split
+
+        return split(self._events(messages, text, options), self.thinking)
 
     def _events(
         self, messages: Sequence[Message], text: str, options: GenerationOptions
@@ -113,5 +118,6 @@ class FakeEngine:
 
 if TYPE_CHECKING:
     from llmcli.engine import Engine
+    from llmcli.engine.reasoning import ThinkFormat
 
     _check: Engine = FakeEngine()  # mypy holds FakeEngine to the Engine protocol

@@ -62,7 +62,23 @@ def test_every_command_with_a_model_flag_is_covered_here() -> None:
 
 def test_the_shared_flags_are_the_ones_declared_once() -> None:
     declared = set(flag_names().values())
-    assert set(LOAD) | set(SAMPLE) | {"--model", "--json", "--debug"} == declared
+    others = {"--model", "--json", "--debug", "--think", "--show-thinking"}
+    assert set(LOAD) | set(SAMPLE) | others == declared
+
+
+# --think/--no-think reach GenerationOptions.think; the tasks default to no thinking.
+THINKING = {"run": None, "chat": None, "summarize": False, "translate": False}
+
+
+@pytest.mark.parametrize("name", sorted(THINKING))
+def test_think_flags_reach_the_generation_options(
+    llm: Runner, engine: FakeEngine, bundled_model: Path, name: str
+) -> None:
+    args, stdin = MODEL_COMMANDS[name]
+    for flag, expected in (([], THINKING[name]), (["--think"], True), (["--no-think"], False)):
+        result = llm(name, *args, "--model", str(bundled_model), *flag, stdin=stdin)
+        assert result.exit_code == 0, result.stderr
+        assert engine.calls[-1].options.think is expected, f"{name} {flag}"
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_COMMANDS))

@@ -206,8 +206,15 @@ def _model(chat: Chat, arg: str, out: Output) -> Action:
     return CONTINUE
 
 
+def _on_off(raw: str) -> bool:
+    value = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
+    if raw.lower() not in value:
+        raise ValueError(raw)
+    return value[raw.lower()]
+
+
 # Generation settings /set accepts: name -> (parse, check, description of valid values).
-_SETTINGS: dict[str, tuple[type, Callable[[Any], bool], str]] = {
+_SETTINGS: dict[str, tuple[Callable[[str], Any], Callable[[Any], bool], str]] = {
     "temperature": (float, lambda v: 0 <= v <= 5, "0 to 5"),
     "top_p": (float, lambda v: 0 < v <= 1, "above 0, at most 1"),
     "top_k": (int, lambda v: v >= 0, "0 or more"),
@@ -215,7 +222,9 @@ _SETTINGS: dict[str, tuple[type, Callable[[Any], bool], str]] = {
     "repeat_penalty": (float, lambda v: v > 0, "above 0"),
     "max_tokens": (int, lambda v: v >= 1, "1 or more, or 'none'"),
     "seed": (int, lambda v: True, "an integer, or 'none'"),
+    "think": (_on_off, lambda v: True, "on, off, or 'default' (the model's own)"),
 }
+_UNSET = {"max_tokens": ("none", "off"), "seed": ("none", "off"), "think": ("default", "none")}
 SETTING_KEYS = tuple(_SETTINGS)
 
 
@@ -232,7 +241,7 @@ def _set(chat: Chat, arg: str, out: Output) -> Action:
     if key not in _SETTINGS:
         raise UsageError(f"unknown setting {parts[0]!r}; settings: {', '.join(_SETTINGS)}")
     kind, ok, valid = _SETTINGS[key]
-    if raw.lower() in ("none", "off") and key in ("max_tokens", "seed"):
+    if raw.lower() in _UNSET.get(key, ()):
         chat.session.settings[key] = None
     else:
         try:
@@ -245,6 +254,16 @@ def _set(chat: Chat, arg: str, out: Output) -> Action:
     chat.session.touch()
     chat.save()
     out.info(f"{key} = {chat.session.settings[key]}")
+    return CONTINUE
+
+
+@command("think", "/think", "show the thinking of the last reply (reasoning models)")
+def _think(chat: Chat, arg: str, out: Output) -> Action:
+    last = chat.session.last_answer()
+    if last is None or not last.reasoning:
+        out.error("the last reply has no thinking (/set think on asks a reasoning model for it)")
+        return CONTINUE
+    out.info(last.reasoning)
     return CONTINUE
 
 

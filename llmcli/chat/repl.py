@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 from llmcli.chat.commands import COMMANDS, SETTING_KEYS, is_command, preview, run_command
 from llmcli.chat.turn import Chat
 from llmcli.errors import LlmError
-from llmcli.output import error_line, make_console, stats_line
+from llmcli.output import REPETITION_NOTE, error_line, make_console, stats_line
 from llmcli.output.stream import text_sink
 
 if TYPE_CHECKING:
@@ -194,7 +194,8 @@ def answer(chat: Chat, text: str, out: ConsoleOutput) -> None:
     """One turn on screen: drop notice, streamed reply, then stats or a stop note."""
     try:
         with no_echo(chat.env.stdin):
-            result = chat.ask(text, text_sink(chat.env), out.info)
+            sink = text_sink(chat.env, show_thinking=chat.show_thinking, hint="/think shows it")
+            result = chat.ask(text, sink, out.info)
     except LlmError as exc:
         out.error(exc.message + (f" ({exc.hint})" if exc.hint else ""))
         return
@@ -207,6 +208,8 @@ def answer(chat: Chat, text: str, out: ConsoleOutput) -> None:
         out.info(f"(stopped: {kept}; /retry writes a new answer)")
     elif result.stats and result.stats.finish_reason == "length":
         out.info("(the answer reached the token limit: --max-tokens, /set max_tokens, or --ctx)")
+    elif result.stats and result.stats.finish_reason == "repetition":
+        out.info(f"({REPETITION_NOTE})")
     if chat.show_stats and result.stats:
         out.info(stats_line(result.stats))
 

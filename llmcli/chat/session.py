@@ -66,8 +66,8 @@ class Session:
     def prompt(self, user_text: str) -> list[Message]:
         return [*self.head(), *self.messages[self.start :], Message("user", user_text)]
 
-    def add_exchange(self, user_text: str, reply: str) -> None:
-        self.messages += [Message("user", user_text), Message("assistant", reply)]
+    def add_exchange(self, user_text: str, reply: str, reasoning: str = "") -> None:
+        self.messages += [Message("user", user_text), Message("assistant", reply, reasoning)]
         self.touch()
 
     def undo(self) -> str | None:
@@ -82,9 +82,13 @@ class Session:
         return text
 
     def last_reply(self) -> str | None:
+        message = self.last_answer()
+        return message.content if message else None
+
+    def last_answer(self) -> Message | None:
         for message in reversed(self.messages):
             if message.role == "assistant":
-                return message.content
+                return message
         return None
 
     def _last_user_index(self) -> int | None:
@@ -193,4 +197,7 @@ def _message(index: int, item: Any) -> Message:
         or not isinstance(item.get("content"), str)
     ):
         raise ValueError(f"message {index} needs role user/assistant and text content")
-    return Message(item["role"], item["content"])
+    reasoning = item.get("reasoning_content", "")
+    if not isinstance(reasoning, str):
+        raise ValueError(f"message {index}: reasoning_content must be text")
+    return Message(item["role"], item["content"], reasoning)

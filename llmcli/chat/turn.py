@@ -43,6 +43,7 @@ class Chat:
     base_options: GenerationOptions
     autosave: bool = True
     show_stats: bool = False
+    show_thinking: bool = False  # thinking in full, not folded into one line
     last_stats: Stats | None = None
     _model: LoadedModel | None = None
     _resolved: ResolvedModel | None = None
@@ -102,17 +103,18 @@ class Chat:
         if fit.dropped:
             notify(self._dropped_line(fit))
         parts: list[str] = []
+        thoughts: list[str] = []
         stats = None
         interrupted = False
         events = engine.stream(fit.prompt, options)
         try:
-            stats = feed(events, sink, parts)
+            stats = feed(events, sink, parts, thoughts)
         except KeyboardInterrupt:
             interrupted = True
         finally:
             _close(events)
             # Recorded before the screen is finished: a second Ctrl-C there loses nothing.
-            self.session.add_exchange(text, "".join(parts))
+            self.session.add_exchange(text, "".join(parts), "".join(thoughts).strip())
             self.last_stats = stats
             sink.finish()
         self.save()

@@ -36,8 +36,10 @@ Examples:
 
   llm chat --grammar answer.gbnf    # every reply held to a GBNF grammar
 
+  llm chat -m Qwen/Qwen3-0.6B-GGUF --no-think    # a reasoning model, answering straight away
+
 Inside: /help lists the commands (/system /clear /undo /retry /save /load /sessions
-/model /set /stats /copy /exit). Enter sends, Alt+Enter adds a line, \"\"\" opens and closes
+/model /set /think /stats /copy /exit). Enter sends, Alt+Enter adds a line, \"\"\" opens and closes
 a block, Ctrl-C stops a reply, Ctrl-C twice or Ctrl-D leaves. Interactive chats are saved
 as they go (scripted ones with --session or --continue) in the data dir, `llm info` shows it.
 """
@@ -54,7 +56,7 @@ Continue = Annotated[
 ShowStats = Annotated[bool, typer.Option("--stats", help="Tokens and speed under each reply.")]
 
 
-@o.shared(o.MODEL, o.SAMPLING, o.RUNTIME, o.VERBOSE, o.DEBUG)
+@o.shared(o.MODEL, o.SAMPLING, o.RUNTIME, o.VERBOSE, o.DEBUG, o.THINK, o.SHOW_THINKING)
 def chat(
     ctx: typer.Context,
     system: o.System = None,
@@ -85,14 +87,19 @@ def chat(
         _apply_template(session, tmpl, params or [], system, resumed)
     sampling = vars(flags.sampling)  # given flags override the session's /set values
     session.settings.update({k: v for k, v in sampling.items() if v is not None})
+    if flags.think is not None:
+        session.settings["think"] = flags.think
     chat_state = Chat(
         env=env,
         loader=model_loader(env, settings),
         session=session,
         store=store,
-        base_options=replace(generation_options(tmpl.settings, settings), grammar=rules),
+        base_options=replace(
+            generation_options(tmpl.settings, settings, think=flags.think), grammar=rules
+        ),
         autosave=bool(env.stdin_isatty or session_name or resume),
         show_stats=stats,
+        show_thinking=flags.show_thinking,
     )
     try:
         chat_state.open(flags.model or session.model)
@@ -153,7 +160,7 @@ def _apply_template(
 
 def _scripted(chat: Chat) -> None:
     """Each non-empty stdin line is a turn; replies go out plain, a blank line apart."""
-    from llmcli.output import notice, stats_line
+    from llmcli.output import REPETITION_NOTE, notice, stats_line
     from llmcli.output.stream import text_sink
 
     env = chat.env
@@ -165,9 +172,12 @@ def _scripted(chat: Chat) -> None:
         if not first:
             env.stdout.write("\n")
         first = False
-        result = chat.ask(text, text_sink(env), lambda message: notice(env, message))
+        sink = text_sink(env, show_thinking=chat.show_thinking)
+        result = chat.ask(text, sink, lambda message: notice(env, message))
         if chat.show_stats and result.stats:
             notice(env, stats_line(result.stats))
+        if result.stats and result.stats.finish_reason == "repetition":
+            notice(env, REPETITION_NOTE)
         if result.interrupted:
             raise Interrupted()
 

@@ -109,6 +109,8 @@ class RunFlags:
     json: bool = False
     verbose: bool = False
     debug: bool = False
+    think: bool | None = None  # None: the model's default; GenerationOptions.think
+    show_thinking: bool = False
 
     def overrides(self) -> dict[str, Any]:
         """The Settings these flags override (None: not given)."""
@@ -159,7 +161,14 @@ HUB_VERBOSE = Group(
     (("verbose", *_switch("--verbose", "-v", help="Show huggingface_hub's log (retries).")),)
 )
 DEBUG = Group((("debug", *_switch("--debug", help="Show tracebacks on errors.")),))
-MODEL_COMMAND = (MODEL, SAMPLING, RUNTIME, JSON, VERBOSE, DEBUG)  # run, summarize, translate
+_THINK = (
+    "Reasoning models: think before answering, or not "
+    "(default: the model's own; off for summarize and translate)."
+)
+THINK = Group((("think", *_value(bool, "--think/--no-think", help=_THINK)),))
+_SHOW = "Show the thinking of reasoning models (piped output drops it otherwise)."
+SHOW_THINKING = Group((("show_thinking", *_switch("--show-thinking", help=_SHOW)),))
+MODEL_COMMAND = (MODEL, SAMPLING, RUNTIME, JSON, VERBOSE, DEBUG, THINK)  # run, summarize, translate
 
 _PARTS = {"runtime": Runtime, "sampling": Sampling}
 PREFIX = "shared_"  # keeps the added parameters apart from a command's own (e.g. `ctx`)
@@ -209,10 +218,11 @@ def build_flags(groups: tuple[Group, ...], values: dict[str, Any]) -> RunFlags:
 def flag_names() -> dict[str, str]:
     """RunFlags field path (e.g. "runtime.ctx") -> the flag users type, for tests and docs."""
     found: dict[str, str] = {}
-    for group in (MODEL, RUNTIME, SAMPLING, JSON, VERBOSE, DEBUG):
+    for group in (MODEL, RUNTIME, SAMPLING, JSON, VERBOSE, DEBUG, THINK, SHOW_THINKING):
         for name, annotation, _ in group.options:
             info = annotation.__metadata__[0]
             decls = [info.default, *(info.param_decls or ())]
             flag = next(d for d in decls if isinstance(d, str) and d.startswith("--"))
+            flag = flag.split("/", 1)[0]  # --think/--no-think: the first
             found[f"{group.part}.{name}" if group.part else name] = flag
     return found

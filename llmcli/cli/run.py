@@ -14,7 +14,7 @@ from llmcli.errors import InputError
 
 if TYPE_CHECKING:
     from llmcli.cli.structured import Shape
-    from llmcli.engine import Engine, GenerationOptions, Message
+    from llmcli.engine import Engine, GenerationOptions, Message, Stats
     from llmcli.runtime import LoadedModel
     from llmcli.tasks.extract import Extractor
 
@@ -49,10 +49,14 @@ list, list[int]..., a|b|c (one of these); NAME? is optional. The reply is constr
 schema while it is sampled, validated, and printed as one line of JSON; a reply that does not
 validate exits 4 with the reason (its raw text on stderr). --batch: one JSON line per input
 line, in order, `null` for a line that failed (its reason on stderr, exit 4 at the end).
+
+  llm run -m Qwen/Qwen3-0.6B-GGUF --no-think "Capital of Peru?"
+
+  llm run -m Qwen/Qwen3-0.6B-GGUF --show-thinking "Is 221 prime?" > out.txt
 """
 
 
-@o.shared(*o.MODEL_COMMAND)
+@o.shared(*o.MODEL_COMMAND, o.SHOW_THINKING)
 def run(
     ctx: typer.Context,
     prompt: Annotated[
@@ -94,7 +98,7 @@ def run(
             values.setdefault("system", system)
         return tmpl.render(values)
 
-    opts = shape.options(generation_options(tmpl.settings, settings))
+    opts = shape.options(generation_options(tmpl.settings, settings, think=flags.think))
     if batch:
         lines, total = structured.batch_lines(env, files, field)
         with model_loader(env, settings).open() as loaded:
@@ -107,7 +111,15 @@ def run(
             extractor = _extractor(loaded.engine, shape, opts)
             structured.show_one(env, loaded, tmpl.name, extractor, messages, json_out=flags.json)
             return
-        _generate(env, loaded, tmpl.name, messages, opts, json_out=flags.json)
+        _generate(
+            env,
+            loaded,
+            tmpl.name,
+            messages,
+            opts,
+            json_out=flags.json,
+            show_thinking=flags.show_thinking,
+        )
 
 
 def _extractor(engine: Engine, shape: Shape, opts: GenerationOptions) -> Extractor:
@@ -125,6 +137,7 @@ def _generate(
     opts: GenerationOptions,
     *,
     json_out: bool,
+    show_thinking: bool = False,
 ) -> None:
     from llmcli.engine import check_fits
 
@@ -135,14 +148,26 @@ def _generate(
         from llmcli.output import emit_json, json_envelope
 
         done = join_stream(events)
-        emit_json(env, json_envelope(done.text, loaded, template, done.stats.as_dict()))
+        timings = done.stats.as_dict()
+        envelope = json_envelope(done.text, loaded, template, timings, reasoning=done.reasoning)
+        emit_json(env, envelope)
+        _repetition_notice(env, done.stats)
         return
     from llmcli.output import notice, stats_line
     from llmcli.output.stream import pump, text_sink
 
-    _, stats = pump(events, text_sink(env))
+    sink = text_sink(env, show_thinking=show_thinking, hint="--show-thinking shows it")
+    _, stats = pump(events, sink)
     if stats and (env.verbose or stats.finish_reason == "length"):
         notice(env, stats_line(stats))
+    _repetition_notice(env, stats)
+
+
+def _repetition_notice(env: Environment, stats: Stats | None) -> None:
+    from llmcli.output import REPETITION_NOTE, notice
+
+    if stats is not None and stats.finish_reason == "repetition":
+        notice(env, REPETITION_NOTE)
 
 
 def _fill_template_input(

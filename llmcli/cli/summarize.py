@@ -98,7 +98,7 @@ def summarize(
     text = read_inputs(env, files)
     if text is None or not text.strip():
         raise InputError("nothing to summarize: give FILE arguments or pipe text on stdin")
-    opts = generation_options(tmpl.settings, settings)
+    opts = generation_options(tmpl.settings, settings, think=flags.think)
     if settings.max_tokens is None:
         opts = replace(opts, max_tokens=answer_tokens(length.value, words))
     with model_loader(env, settings).open() as loaded, TaskProgress(env, bar=True) as bar:

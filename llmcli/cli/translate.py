@@ -118,7 +118,7 @@ def translate(
     if text is None or not text.strip():
         raise InputError("nothing to translate: give text, FILE arguments, or pipe text on stdin")
     job = Job(tmpl, load_template("translate-lines", env), target, origin, extra, unit, batch)
-    opts = generation_options(tmpl.settings, settings)
+    opts = generation_options(tmpl.settings, settings, think=flags.think)
     with (
         model_loader(env, settings).open() as loaded,
         TaskProgress(env, bar=not env.stdout_isatty and not flags.json, unit="") as progress,

@@ -29,9 +29,15 @@ FinishReason = Literal["stop", "length", "interrupted", "repetition"]
 class Message:
     role: Role
     content: str
+    reasoning: str = ""  # an assistant turn's thinking, kept apart from its content
 
     def as_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+        """The template's view: thinking as `reasoning_content`, the key templates that feed
+        it back read (the others ignore it); never inlined into `content`."""
+        data = {"role": self.role, "content": self.content}
+        if self.reasoning:
+            data["reasoning_content"] = self.reasoning
+        return data
 
 
 @dataclass(frozen=True)

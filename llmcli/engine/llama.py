@@ -26,6 +26,7 @@ from llmcli.engine._native import LogSink, Native
 from llmcli.engine.chatformat import FALLBACK_TEMPLATE, ChatTemplateError, render_messages
 from llmcli.engine.gguf import GGUFInfo, read_gguf
 from llmcli.engine.kvcache import PrefixCache
+from llmcli.engine.reasoning import ThinkFormat
 from llmcli.engine.stopfilter import StopFilter
 from llmcli.errors import ContextOverflowError, LlmError
 
@@ -69,6 +70,7 @@ class LlamaEngine:
             self.notices.append(
                 f"{info.path.name} has no chat template; using a generic ChatML format"
             )
+        self._init_thinking()
 
     @classmethod
     def load(cls, params: EngineParams) -> LlamaEngine:
@@ -101,7 +103,8 @@ class LlamaEngine:
         """A token's bytes, cached: the sampling loop asks for every token."""
         piece = self._pieces.get(token)
         if piece is None:
-            piece = self._pieces[token] = self._native.token_bytes(token, special=False)
+            special = token in self._markers  # thinking markers must reach the splitter
+            piece = self._pieces[token] = self._native.token_bytes(token, special=special)
         return piece
 
     def count_tokens(self, text: str) -> int:
@@ -127,10 +130,18 @@ class LlamaEngine:
     def stream(
         self, messages: Sequence[Message], options: GenerationOptions
     ) -> Iterator[StreamEvent]:
+        from llmcli.engine import runaway
+
         tokens = self.prompt_tokens(messages)
+        tokens, state = self._thinking_prompt(tokens, options.think is False)
         if len(tokens) >= self.n_ctx:
             raise ContextOverflowError(len(tokens), self.n_ctx - 1, what="the prompt")
-        return self._stream_tokens(tokens, options, self._template_prefix(messages, tokens))
+        events = self._stream_tokens(tokens, options, self._template_prefix(messages, tokens))
+        if self.thinking is not None:
+            from llmcli.engine.reasoning import split
+
+            events = split(events, self.thinking, state)
+        return runaway.guard(events, prompt_tokens=len(tokens), count_tokens=self.count_tokens)
 
     def _stream_tokens(
         self, tokens: list[int], options: GenerationOptions, prefix: int = 0
@@ -166,6 +177,36 @@ class LlamaEngine:
                 yield Chunk(tail)
         yield Stats(len(tokens), count, first, time.perf_counter() - start, reason)
 
+    # -- reasoning models (logic in engine/reasoning.py) -----------------------------------
+
+    def _init_thinking(self) -> None:
+        from llmcli.engine.reasoning import detect
+
+        self.thinking: ThinkFormat | None = detect(self.info.chat_template, self._is_token)
+        self._markers: set[int] = set()
+        native = self._native
+        for marker in self.thinking.markers if self.thinking else ():
+            ids = native.tokenize(marker, special=True)  # control tokens vanish unless special
+            self._markers.update(t for t in ids if not native.token_bytes(t, special=False))
+
+    def _is_token(self, text: str) -> bool:
+        return len(self._native.tokenize(text, special=True)) == 1
+
+    def _thinking_prompt(self, tokens: list[int], closed: bool) -> tuple[list[int], str]:
+        """The prompt, with the thinking block closed when `closed` (no thinking: the reply
+        starts at the answer), and where it leaves the reply (engine/reasoning.py states)."""
+        if self.thinking is None:
+            return tokens, "answer"
+        from llmcli.engine.reasoning import answer_suffix, prompt_state
+        from llmcli.engine.scoring import prompt_text
+
+        tail = prompt_text(self._native, tokens[-24:])
+        suffix = answer_suffix(self.thinking, tail) if closed else ""
+        if suffix:
+            tokens = tokens + self._native.tokenize(suffix, special=True)
+            tail += suffix
+        return tokens, prompt_state(self.thinking, tail)
+
     # -- on-disk prefix cache (logic in engine/kvcache.py) ---------------------------------
 
     def _template_prefix(self, messages: Sequence[Message], tokens: list[int]) -> int:
@@ -195,7 +236,7 @@ class LlamaEngine:
         """Log-probability of each candidate as the start of the reply: one prompt eval."""
         from llmcli.engine import scoring
 
-        prompt = self.prompt_tokens(messages)
+        prompt, _ = self._thinking_prompt(self.prompt_tokens(messages), True)
         labels = scoring.candidate_tokens(self._native, prompt, candidates)
         self._use_prefix_cache(prompt, self._template_prefix(messages, prompt))
         return scoring.score(self._native, prompt, labels)

@@ -82,6 +82,13 @@ def stats_line(stats: Stats) -> str:
     )
 
 
+# The one-line notice of a reply the runaway guard stopped (engine/runaway.py).
+REPETITION_NOTE = (
+    "stopped: the model kept repeating itself (runaway guard); "
+    "a lower --temperature or a larger model may help"
+)
+
+
 def human_size(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":

@@ -1,4 +1,10 @@
-"""Streamed answers: markdown rendered live on a terminal, plain text flushed per chunk in a pipe."""
+"""Streamed answers: markdown rendered live on a terminal, plain text flushed per chunk in a pipe.
+
+Thinking text of reasoning models (`Chunk.reasoning`) goes to `sink.think()`: a terminal shows
+it folded into one dim line ("thought for N words"), or dimmed in full with `show_thinking`;
+a pipe drops it, or with `show_thinking` writes it first between `<think>` and `</think>`
+lines.
+"""
 
 from __future__ import annotations
 
@@ -16,22 +22,44 @@ if TYPE_CHECKING:
 
 class TextSink(Protocol):
     def write(self, text: str) -> None: ...
+    def think(self, text: str) -> None: ...
     def finish(self) -> None: ...
 
 
 class PlainSink:
     """Pipes get the text as it comes, flushed per chunk, and a final newline."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], *, show_thinking: bool = False) -> None:
         self.stream = stream
         self.last = ""
+        self.show_thinking = show_thinking
+        self.thinking = False  # inside a <think> block written out
 
     def write(self, text: str) -> None:
+        if self.thinking:
+            self._close_thinking()
+        self._put(text)
+
+    def think(self, text: str) -> None:
+        if not self.show_thinking:
+            return
+        if not self.thinking:
+            self._put("<think>\n")
+            self.thinking = True
+        self._put(text)
+
+    def _close_thinking(self) -> None:
+        self.thinking = False
+        self._put(("" if self.last == "\n" else "\n") + "</think>\n\n")
+
+    def _put(self, text: str) -> None:
         self.stream.write(text)
         self.stream.flush()
         self.last = text[-1:] or self.last
 
     def finish(self) -> None:
+        if self.thinking:
+            self._close_thinking()
         if self.last and self.last != "\n":
             self.stream.write("\n")
         self.stream.flush()
@@ -69,41 +97,87 @@ def _tail_source(text: str, keep: int) -> str:
 class MarkdownSink:
     """A terminal gets the answer rendered as markdown, live, a few times a second."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, show_thinking: bool = False, hint: str = "") -> None:
         from rich.live import Live
 
         self.console = console
         self.parts: list[str] = []
+        self.thoughts: list[str] = []
+        self.show_thinking = show_thinking
+        self.hint = hint  # how to see folded thinking, e.g. "/think shows it"
         self.live = Live(console=console, refresh_per_second=8, transient=True)
         self.live.start()
 
     def write(self, text: str) -> None:
+        if self.thoughts and not self.parts:
+            self._fold()
         self.parts.append(text)
         self.live.update(_Tail(self.parts))
+
+    def think(self, text: str) -> None:
+        from rich.text import Text
+
+        self.thoughts.append(text)
+        if self.show_thinking:
+            shown = Text(_tail_source("".join(self.thoughts), self.console.size.height - 1))
+        else:
+            shown = Text(f"thinking… {thought_words(self.thoughts)} words")
+        shown.stylize("dim")
+        self.live.update(shown)
+
+    def _fold(self) -> None:
+        """The thinking, done: one dim line, or all of it dimmed with show_thinking."""
+        from rich.text import Text
+
+        if self.show_thinking:
+            self.console.print(Text("".join(self.thoughts).strip(), style="dim"))
+        else:
+            hint = f"; {self.hint}" if self.hint else ""
+            self.console.print(
+                Text(f"(thought for {thought_words(self.thoughts)} words{hint})", style="dim")
+            )
 
     def finish(self) -> None:
         from rich.markdown import Markdown
 
         self.live.stop()
+        if self.thoughts and not self.parts:
+            self._fold()
         text = "".join(self.parts)
         if text.strip():
             self.console.print(Markdown(text, code_theme="monokai"))
 
 
-def text_sink(env: Environment, *, markdown: bool = True) -> TextSink:
+def thought_words(parts: list[str]) -> int:
+    return len("".join(parts).split())
+
+
+def text_sink(
+    env: Environment, *, markdown: bool = True, show_thinking: bool = False, hint: str = ""
+) -> TextSink:
     if env.stdout_isatty and markdown:
-        return MarkdownSink(make_console(env))
-    return PlainSink(env.stdout)
+        return MarkdownSink(make_console(env), show_thinking=show_thinking, hint=hint)
+    return PlainSink(env.stdout, show_thinking=show_thinking)
 
 
-def feed(events: Iterator[Chunk | Stats], sink: TextSink, parts: list[str]) -> Stats | None:
-    """Write streamed text to a sink as it comes, keeping it in `parts` (which survives a
-    Ctrl-C mid-stream); the stream's Stats."""
+def feed(
+    events: Iterator[Chunk | Stats],
+    sink: TextSink,
+    parts: list[str],
+    thoughts: list[str] | None = None,
+) -> Stats | None:
+    """Write streamed text to a sink as it comes, keeping it in `parts` and thinking text in
+    `thoughts` (both survive a Ctrl-C mid-stream); the stream's Stats."""
     from llmcli.engine import Chunk
 
     stats = None
     for event in events:
         if isinstance(event, Chunk):
+            if event.reasoning:
+                if thoughts is not None:
+                    thoughts.append(event.text)
+                sink.think(event.text)
+                continue
             parts.append(event.text)
             sink.write(event.text)
         else:

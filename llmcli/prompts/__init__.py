@@ -29,6 +29,7 @@ _SETTING_KEYS = {
     "max_tokens",
     "seed",
     "stop",
+    "think",
 }
 
 

@@ -230,6 +230,8 @@ class Translator:
             if isinstance(event, Stats):
                 self.calls.append(event)
                 return "".join(parts), event
+            if event.reasoning:
+                continue  # thinking text never reaches a translation
             parts.append(event.text)
             if broken is not None and "\n" in event.text and broken("".join(parts)):
                 break  # leaving the loop closes the stream: generation stops here
