@@ -292,7 +292,7 @@ def alias(
     flags: RunFlags,
 ) -> None:
     """List aliases, set NAME to SPEC, or delete one with --rm (written to config.toml)."""
-    from llmcli.config import write_config_value
+    from llmcli.config import read_config_file, write_config_value
     from llmcli.errors import UsageError
     from llmcli.models import BUNDLED_NAME
     from llmcli.output import make_console
@@ -306,15 +306,16 @@ def alias(
     if not _ALIAS_RE.match(name) or name.lower() == BUNDLED_NAME:
         raise UsageError(f"alias name {name!r} must be a plain word (letters, digits, . _ -)")
     if remove_it:
-        if name not in store.aliases:
+        written = read_config_file(env.config_path).get("aliases")  # a bad entry goes too
+        if name not in store.aliases and not (isinstance(written, dict) and name in written):
             raise UsageError(f"no alias {name!r}")
-        write_config_value(env, f"aliases.{name}", None)
+        write_config_value(env, ("aliases", name), None)
         console.print(f"removed alias {name}", highlight=False)
         return
     if spec is None:
         raise UsageError("give the SPEC the alias stands for (or --rm)")
     value = _checked_spec(env, store, spec)
-    write_config_value(env, f"aliases.{name}", value)
+    write_config_value(env, ("aliases", name), value)
     console.print(f"{name} = {value}", highlight=False)
 
 
