@@ -9,12 +9,13 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from llmcli.chat.session import Session
 from llmcli.chat.store import check_name
 from llmcli.chat.turn import Chat
 from llmcli.errors import LlmError, UsageError
+from llmcli.prompts.settings import SET_KEYS
 
 
 class Output(Protocol):
@@ -29,6 +30,7 @@ class Action:
 
 
 CONTINUE = Action()
+SETTING_KEYS = SET_KEYS  # what /set changes (completed after /set in the REPL)
 Handler = Callable[[Chat, str, Output], Action]
 
 
@@ -206,42 +208,27 @@ def _model(chat: Chat, arg: str, out: Output) -> Action:
     return CONTINUE
 
 
-# Generation settings /set accepts: name -> (parse, check, description of valid values).
-_SETTINGS: dict[str, tuple[type, Callable[[Any], bool], str]] = {
-    "temperature": (float, lambda v: 0 <= v <= 5, "0 to 5"),
-    "top_p": (float, lambda v: 0 < v <= 1, "above 0, at most 1"),
-    "top_k": (int, lambda v: v >= 0, "0 or more"),
-    "min_p": (float, lambda v: 0 <= v <= 1, "0 to 1"),
-    "repeat_penalty": (float, lambda v: v > 0, "above 0"),
-    "max_tokens": (int, lambda v: v >= 1, "1 or more, or 'none'"),
-    "seed": (int, lambda v: True, "an integer, or 'none'"),
-}
-SETTING_KEYS = tuple(_SETTINGS)
-
-
 @command("set", "/set [KEY VALUE]", "show or change a generation setting (temperature, …)")
 def _set(chat: Chat, arg: str, out: Output) -> Action:
-    parts = shlex.split(arg) if arg else []
+    from llmcli.prompts.settings import SettingError, parse_setting
+
+    try:
+        parts = shlex.split(arg) if arg else []
+    except ValueError as exc:  # an unbalanced quote
+        raise UsageError(f"cannot read /set {arg}: {exc}") from None
     if not parts:
         opts = chat.options()
-        out.info("  ".join(f"{k} {getattr(opts, k)}" for k in _SETTINGS))
+        out.info("  ".join(f"{k} {getattr(opts, k)}" for k in SETTING_KEYS))
         return CONTINUE
     if len(parts) != 2:
         raise UsageError("usage: /set KEY VALUE, e.g. /set temperature 0.2")
-    key, raw = parts[0].replace("-", "_").lower(), parts[1]
-    if key not in _SETTINGS:
-        raise UsageError(f"unknown setting {parts[0]!r}; settings: {', '.join(_SETTINGS)}")
-    kind, ok, valid = _SETTINGS[key]
-    if raw.lower() in ("none", "off") and key in ("max_tokens", "seed"):
-        chat.session.settings[key] = None
-    else:
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise UsageError(f"{key} must be {valid}, got {raw!r}") from None
-        if not ok(value):
-            raise UsageError(f"{key} must be {valid}, got {raw!r}")
-        chat.session.settings[key] = value
+    key = parts[0].replace("-", "_").lower()
+    if key not in SETTING_KEYS:
+        raise UsageError(f"unknown setting {parts[0]!r}; settings: {', '.join(SETTING_KEYS)}")
+    try:
+        chat.session.settings[key] = parse_setting(key, parts[1])
+    except SettingError as exc:
+        raise UsageError(str(exc)) from None
     chat.session.touch()
     chat.save()
     out.info(f"{key} = {chat.session.settings[key]}")
