@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -178,8 +179,28 @@ def write_config_value(env: Environment, key: str | Sequence[str], value: Any) -
     return path
 
 
+def private_dir(path: Path) -> Path:
+    """A directory only the user can enter (it holds their conversations): created 0700, and
+    an existing one of ours tightened to 0700 (older versions left it 0755)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # not ours, or a file system without modes
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """A file only the user can read, created empty if absent (0600, whatever the umask)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    with contextlib.suppress(OSError):
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    return path
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file and rename: readers never see half a file."""
+    """Write via a temp file and rename: readers never see half a file. The file is 0600
+    (mkstemp's mode), like everything else that holds the user's text."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

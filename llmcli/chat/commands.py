@@ -144,6 +144,7 @@ def _save(chat: Chat, arg: str, out: Output) -> Action:
         name = check_name(arg)
         if name != chat.session.name and chat.store.exists(name):
             raise UsageError(f"a session named {name!r} exists; /load it or pick another name")
+        chat.store.hold(name)  # another chat may be about to write that name
         chat.session.name = name
     chat.session.touch()
     path = chat.store.save(chat.session)
@@ -158,6 +159,7 @@ def _load(chat: Chat, arg: str, out: Output) -> Action:
         raise UsageError("/load needs a session name (/sessions lists them)")
     loaded = chat.store.load(arg)  # a bad file raises before anything changes
     chat.save()
+    chat.store.hold(loaded.name)  # refused while another chat has it open
     chat.session = loaded
     out.info(f"loaded {loaded.name!r}: {exchanges(loaded.exchanges)}")
     if loaded.model and loaded.model != chat.model.spec:
