@@ -1,4 +1,4 @@
-"""`llm models`: pull, quants, list, show, rm, default, alias."""
+"""`llm models`: pull, quants, list, show, rm, default, alias (verify: models_verify.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 
 from llmcli.cli import options as o
 from llmcli.cli.context import setup
+from llmcli.cli.models_verify import register as register_verify
 from llmcli.cli.options import RunFlags
 from llmcli.env import Environment
 from llmcli.output import human_count, human_size, table
@@ -394,4 +395,5 @@ def register(app: typer.Typer) -> None:
             "llm models alias qwen --rm",
         ),
     )(alias)
+    register_verify(models)
     app.add_typer(models, name="models")

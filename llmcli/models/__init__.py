@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmcli.errors import ModelLoadError, ModelNotFoundError
+from llmcli.errors import DownloadError, ModelLoadError, ModelNotFoundError
 from llmcli.models.cache import CachedModel, HFCache, snapshot_groups
 from llmcli.models.hub import HubClient, NullProgress, Progress
 from llmcli.models.specs import (
@@ -150,6 +150,8 @@ class ModelStore:
         if downloaded:
             self.hub.fetch(self.cache.root, spec.repo, commit, group, progress)
         model = CachedModel(spec.repo, commit, group, snapshot)
+        if downloaded:
+            self._check_hashes(spec, model, progress)
         try:
             check_files(model)
         except ModelLoadError as exc:
@@ -160,6 +162,20 @@ class ModelStore:
             ) from None
         self.cache.write_ref(spec.repo, revision, commit)
         return PullResult(model, downloaded)
+
+    def _check_hashes(self, spec: HubSpec, model: CachedModel, progress: Progress) -> None:
+        """Each new file against the sha256 the Hub sent; a mismatch is removed at once."""
+        from llmcli.models.verify import check_model, mismatch_line
+
+        progress.notice(f"checking {model.spec} against the Hub's sha256")
+        bad = [c for c in check_model(model) if c.ok is False]
+        if bad:
+            self.cache.remove([model])
+            raise DownloadError(
+                f"{spec}: the download does not match the Hub's hash, removed it from the "
+                f"cache ({mismatch_line(bad[0])})",
+                hint="pull again; if it repeats, something between you and the Hub alters it",
+            )
 
     def _offline_pull(self, spec: HubSpec, progress: Progress, revision: str) -> PullResult:
         cached = self.cache.find(spec, None if revision == "main" else revision)
