@@ -197,3 +197,14 @@ def test_an_overlong_batch_line_is_that_lines_error(llm: Runner, engine: FakeEng
     assert "line 2 is longer than 16 MiB" in result.stderr
     labels = [line.split("\t")[0] for line in result.stdout.splitlines()]
     assert labels == ["positive", "", "negative"]
+
+
+# -- found by the fuzz run: a ~user that does not exist -------------------------------------
+
+
+def test_a_path_under_an_unknown_home_is_not_a_crash(llm: Runner) -> None:
+    """pathlib's expanduser raises RuntimeError for ~nosuchuser (exit 1, a traceback)."""
+    model = llm("run", "-m", "~nosuchuser-llmcli/m.gguf", "hi")
+    assert model.exit_code == ExitCode.MODEL_NOT_FOUND, model.stderr
+    template = llm("run", "-t", "~nosuchuser-llmcli/t.toml", "hi")
+    assert template.exit_code == ExitCode.USAGE, template.stderr

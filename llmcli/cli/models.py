@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -329,7 +330,7 @@ def _checked_spec(env: Environment, store: ModelStore, spec: str) -> str:
 
     if spec.lower() == BUNDLED_NAME or spec in store.aliases:
         return spec
-    local = Path(spec).expanduser()
+    local = Path(os.path.expanduser(spec))  # pathlib raises for ~unknown-user
     if local.exists():
         return str(local.resolve())
     if not looks_like_hub_spec(spec):

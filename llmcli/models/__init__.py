@@ -9,6 +9,7 @@ for the latest.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,7 @@ class ModelStore:
         target = self.expand(asked)
         if target.lower() == BUNDLED_NAME:
             return _bundled(asked)
-        local = Path(target).expanduser()
+        local = Path(os.path.expanduser(target))  # pathlib raises for ~unknown-user
         if local.exists():
             return ResolvedModel(asked, local, "local", files=(local,))
         if not looks_like_hub_spec(target):

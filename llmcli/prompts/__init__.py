@@ -7,6 +7,7 @@ its generation settings. Built-ins ship in `builtin/`; a file of the same name i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -241,7 +242,7 @@ def template_paths(env: Environment) -> dict[str, tuple[Path, str]]:
 def load_template(name: str, env: Environment) -> Template:
     """A template by name, or by path to a .toml file."""
     if name.endswith(SUFFIX) or "/" in name:
-        path = Path(name).expanduser()
+        path = Path(os.path.expanduser(name))  # pathlib raises for ~unknown-user
         if not path.is_file():
             raise TemplateError(f"template file not found: {name}")
         return parse_template(path, "file")
