@@ -117,7 +117,7 @@ class KVStore:
         token_data = _token_bytes(tokens)
         crc = zlib.crc32(payload, zlib.crc32(token_data))
         header = MAGIC + _HEADER.pack(len(tokens), len(payload), crc)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # prompts' state
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
