@@ -70,7 +70,17 @@ TOML_VALUES = st.recursive(
     max_leaves=10,
 )
 SETTING_KEYS = st.sampled_from(
-    ["temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed", "stop"]
+    [
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "repeat_penalty",
+        "max_tokens",
+        "seed",
+        "stop",
+        "think",
+    ]
 )
 
 

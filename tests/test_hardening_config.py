@@ -57,7 +57,7 @@ def test_config_with_a_utf8_bom_is_read(tmp_path: Path) -> None:
     assert load_settings(_env(tmp_path)).model == "a/b"
 
 
-def test_config_that_is_a_directory_is_one_error(tmp_path: Path) -> None:
+def test_config_that_is_a_directory_is_not_read(tmp_path: Path) -> None:
     (tmp_path / "config.toml").mkdir()
     assert load_settings(_env(tmp_path)).model is None  # not a file: no config
 

@@ -62,6 +62,8 @@ def test_an_int_is_a_fine_float_and_lists_of_stops_are_kept() -> None:
 def test_parse_setting_reads_typed_text() -> None:
     assert parse_setting("top_k", " 7 ") == 7
     assert parse_setting("max_tokens", "none") is None
+    assert (parse_setting("think", "off"), parse_setting("think", "on")) == (False, True)
+    assert parse_setting("think", "default") is None
     for name, text in [("temperature", "nan"), ("seed", "1e3"), ("top_k", "9" * 5000)]:
         with pytest.raises(SettingError, match=name):
             parse_setting(name, text)

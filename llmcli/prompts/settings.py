@@ -23,7 +23,7 @@ class SettingError(ValueError):
 @dataclass(frozen=True)
 class Setting:
     name: str
-    kind: type  # float, int or str (stop: one string or a list of them)
+    kind: type  # float, int, bool, or str (stop: one string or a list of them)
     ok: Callable[[Any], bool]
     valid: str  # the valid values, said to the user
     optional: bool = False  # None (or 'none' at /set) means "the default"
@@ -38,6 +38,8 @@ _DECLARED = (
     Setting("max_tokens", int, lambda v: v >= 1, "a whole number, 1 or more", optional=True),
     Setting("seed", int, lambda v: 0 <= v <= SEED_MAX, f"0 to {SEED_MAX}", optional=True),
     Setting("stop", str, lambda v: all(v), "a string or a list of non-empty strings"),
+    # the model's thinking switch (GenerationOptions.think); None: the model's own default
+    Setting("think", bool, lambda v: True, "on or off", optional=True),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in _DECLARED}
 SET_KEYS = tuple(k for k in SETTINGS if k != "stop")  # what /set changes
@@ -52,6 +54,10 @@ def check_setting(name: str, value: Any) -> Any:
         return None
     if setting.kind is str:
         return _stop_strings(setting, value)
+    if setting.kind is bool:
+        if not isinstance(value, bool):
+            raise SettingError(f"{name} must be {setting.valid} (true or false), got {value!r}")
+        return value
     number = _number(setting, value)
     if not setting.ok(number):
         raise SettingError(f"{name} must be {setting.valid}, got {value!r}")
@@ -63,14 +69,24 @@ def parse_setting(name: str, text: str) -> Any:
     setting = SETTINGS.get(name)
     if setting is None:
         raise SettingError(f"unknown setting {name!r} (settings: {', '.join(SET_KEYS)})")
-    if setting.optional and text.strip().lower() in ("none", "off", "default"):
+    unset = ("none", "default") if setting.kind is bool else ("none", "off", "default")
+    if setting.optional and text.strip().lower() in unset:
         return None
     if setting.kind is str:
         return check_setting(name, text)
+    if setting.kind is bool:
+        flag = _FLAGS.get(text.strip().lower())
+        if flag is None:
+            raise SettingError(f"{name} must be {setting.valid}, got {text!r}")
+        return flag
     try:
         return check_setting(name, setting.kind(text.strip()))
     except (ValueError, OverflowError):  # SettingError too: say what was typed
         raise SettingError(f"{name} must be {setting.valid}, got {text!r}") from None
+
+
+_FLAGS = {"on": True, "true": True, "yes": True, "1": True}
+_FLAGS |= {"off": False, "false": False, "no": False, "0": False}
 
 
 def _number(setting: Setting, value: Any) -> Any:
