@@ -41,8 +41,8 @@ def lower_case_prose(kb: int) -> str:
 
 
 def unclosed_fences(kb: int) -> str:
-    """Lines that each open a fence no line closes."""
-    return ("~~~ code\n" * (kb * 120))[: kb * 1024]
+    """Whole lines that each open a fence no line closes (a cut line could close one)."""
+    return "~~~ code\n" * (kb * 1024 // 9)
 
 
 def _time(fn: Callable[[str], object], text: str) -> float:
