@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -145,7 +146,9 @@ def validate(settings: Settings) -> Settings:
     if settings.threads is not None and not 1 <= settings.threads <= THREADS_MAX:
         raise UsageError(f"--threads must be between 1 and {THREADS_MAX}, got {settings.threads}")
     gl = settings.gpu_layers.strip().lower()
-    if gl not in ("auto", "all") and not (gl.isdigit() or gl == "-1"):
+    # ASCII digits only ("²".isdigit() is True, int("²") fails at load); llama.cpp's is an int32
+    number = re.fullmatch(r"-1|[0-9]{1,9}", gl)
+    if gl not in ("auto", "all") and not number:
         raise UsageError(f"--gpu-layers must be auto, all or a number, got {settings.gpu_layers!r}")
     if settings.temperature is not None and not 0 <= settings.temperature <= 5:
         raise UsageError(f"--temperature must be between 0 and 5, got {settings.temperature}")

@@ -197,7 +197,8 @@ CONFIG = st.dictionaries(
 ENV_VALUES = st.dictionaries(
     st.sampled_from(["LLM_CTX", "LLM_THREADS", "LLM_TEMPERATURE", "LLM_SEED", "LLM_TOP_P"])
     | st.sampled_from(["LLM_MAX_TOKENS", "LLM_GPU_LAYERS", "LLM_KV_CACHE_MB", "LLM_KV_CACHE"]),
-    st.text(alphabet=string.printable, max_size=12) | st.sampled_from(["nan", "inf", "1e999"]),
+    st.text(alphabet=string.printable, max_size=12)
+    | st.sampled_from(["nan", "inf", "1e999", "²", "١٢", "9" * 30, "-1", " 7 "]),
     max_size=3,
 )
 
@@ -221,6 +222,9 @@ def test_config_and_environment_give_settings_or_one_error(
     except LlmError:
         return
     assert all(isinstance(v, str) for v in settings.aliases.values())
+    # what the engine does with them next must work: llama.cpp takes an int32 layer count
+    gpu = settings.gpu_layers.strip().lower()
+    assert gpu in ("auto", "all") or -1 <= int(gpu) < 2**31
     assert all(str(env.config_path) in line for line in warnings)
 
 

@@ -90,3 +90,11 @@ def test_seed_at_the_top_of_the_range_is_kept(llm: Runner) -> None:
 def test_seed_from_the_environment_is_checked(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--seed must be between"):
         load_settings(_env(tmp_path, LLM_SEED="4294967297"))
+
+
+@pytest.mark.parametrize("layers", ["²", "١٢", "9" * 30])
+def test_gpu_layers_must_be_ascii_digits_within_int32(llm: Runner, layers: str) -> None:
+    """'²'.isdigit() passed the check and int('²') failed at load: exit 1 with a traceback."""
+    result = llm("run", "--gpu-layers", layers, "hi")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--gpu-layers must be auto, all or a number" in result.stderr
