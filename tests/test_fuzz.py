@@ -353,3 +353,42 @@ def test_slash_commands_never_raise(llm: Runner, engine: FakeEngine, name: str, 
     finally:
         chat.store.release()
         chat.close()
+
+
+# -- whole command lines -----------------------------------------------------------------------
+
+COMMAND_WORDS = st.sampled_from(
+    [
+        ["run"], ["chat"], ["summarize"], ["translate", "--to", "pt"], ["sentiment"],
+        ["sentiment", "--batch"], ["templates", "list"], ["templates", "show"],
+        ["models", "list"], ["models", "show"], ["models", "quants"], ["models", "verify"],
+        ["models", "alias"], ["models", "default"], ["models", "rm"], ["info"],
+        ["completion", "bash"], ["run", "-t", "summarize"], ["translate", "--lines", "--to"],
+    ]
+)  # fmt: skip
+NASTY = st.sampled_from(
+    ["", "-1", "0", "nan", "1e999", "²", "~nosuchuser/x", "/dev/null", "a" * 300, "x=y",
+     "auto", "olá\u2028mundo", "owner/repo:Q9", "hf.co/a/b/c.gguf", "--", "-", "{{ x }}"]
+)  # fmt: skip
+OPTIONS = st.sampled_from(
+    ["-m", "--ctx", "--threads", "--gpu-layers", "--temperature", "--top-p", "--seed",
+     "--max-tokens", "-s", "-p", "-t", "-f", "--field", "--labels", "--length", "--session",
+     "--json", "--stats", "--lines", "--batch", "--continue"]
+)  # fmt: skip
+
+
+@given(
+    COMMAND_WORDS,
+    st.lists(st.tuples(OPTIONS, NASTY | st.text(max_size=8)), max_size=3),
+    st.lists(NASTY, max_size=2),
+    st.binary(max_size=40) | NASTY.map(str.encode),
+)
+def test_command_lines_end_in_a_documented_exit_code(
+    llm: Runner, words: list[str], options: list[tuple[str, str]], args: list[str], stdin: bytes
+) -> None:
+    """Any command line: an exit code from the README's table and no 'unexpected' error."""
+    argv = [*words, *(part for pair in options for part in pair), *args]
+    result = llm(*argv, stdin=stdin)
+    assert result.exit_code in (0, 1, 2, 3, 4), (argv, result.stderr)
+    assert "error: unexpected" not in result.stderr, (argv, result.stderr)  # the funnel
+    assert "--debug" in argv or "Traceback" not in result.stderr, (argv, result.stderr)

@@ -208,3 +208,14 @@ def test_a_path_under_an_unknown_home_is_not_a_crash(llm: Runner) -> None:
     assert model.exit_code == ExitCode.MODEL_NOT_FOUND, model.stderr
     template = llm("run", "-t", "~nosuchuser-llmcli/t.toml", "hi")
     assert template.exit_code == ExitCode.USAGE, template.stderr
+
+
+def test_a_model_or_template_name_too_long_for_a_path_is_not_a_crash(llm: Runner) -> None:
+    """Path.exists raises OSError (ENAMETOOLONG) for a 300-character name: it was exit 1."""
+    model = llm("run", "-m", "a" * 300, "hi")
+    assert model.exit_code == ExitCode.MODEL_NOT_FOUND, model.stderr
+    assert "unexpected" not in model.stderr
+    template = llm("run", "-t", "a" * 300 + ".toml", "hi")
+    assert template.exit_code == ExitCode.USAGE, template.stderr
+    alias = llm("models", "alias", "x", "a" * 300)
+    assert alias.exit_code == ExitCode.MODEL_NOT_FOUND, alias.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -308,8 +307,8 @@ def alias(
     if not _ALIAS_RE.match(name) or name.lower() == BUNDLED_NAME:
         raise UsageError(f"alias name {name!r} must be a plain word (letters, digits, . _ -)")
     if remove_it:
-        written = read_config_file(env.config_path).get("aliases")  # a bad entry goes too
-        if name not in store.aliases and not (isinstance(written, dict) and name in written):
+        written = read_config_file(env.config_path).get("aliases")  # bad entries too
+        if not isinstance(written, dict) or name not in written:
             raise UsageError(f"no alias {name!r}")
         write_config_value(env, ("aliases", name), None)
         console.print(f"removed alias {name}", highlight=False)
@@ -324,14 +323,14 @@ def alias(
 def _checked_spec(env: Environment, store: ModelStore, spec: str) -> str:
     """A spec fit for the config: valid syntax; a local path made absolute."""
     from llmcli.errors import ModelNotFoundError
-    from llmcli.models import BUNDLED_NAME
+    from llmcli.models import BUNDLED_NAME, local_path, path_exists
     from llmcli.models.specs import looks_like_hub_spec, parse_hub_spec
     from llmcli.output import notice
 
     if spec.lower() == BUNDLED_NAME or spec in store.aliases:
         return spec
-    local = Path(os.path.expanduser(spec))  # pathlib raises for ~unknown-user
-    if local.exists():
+    local = local_path(spec)
+    if path_exists(local):
         return str(local.resolve())
     if not looks_like_hub_spec(spec):
         raise ModelNotFoundError(

@@ -248,10 +248,10 @@ class _Reader:
 def read_gguf(path: Path) -> GGUFInfo:
     """Parse and check a GGUF file's header. Raises ModelLoadError with one clear line."""
     path = Path(path)
-    if path.is_dir():
-        raise ModelLoadError(f"{path} is a directory, not a GGUF model file")
     try:
         st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise ModelLoadError(f"{path} is a directory, not a GGUF model file")
         if not stat.S_ISREG(st.st_mode):  # a FIFO would block open() forever
             raise ModelLoadError(f"{path} is not a regular file (a pipe or a device?)")
         size = st.st_size

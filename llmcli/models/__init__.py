@@ -68,6 +68,19 @@ def bundled_model_path() -> Path | None:
     return None
 
 
+def local_path(spec: str) -> Path:
+    """A spec read as a file path, `~` expanded (pathlib's expanduser raises for ~nobody)."""
+    return Path(os.path.expanduser(spec))
+
+
+def path_exists(path: Path) -> bool:
+    """Path.exists, but a name the system refuses (too long: ENAMETOOLONG) does not exist."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def check_files(model: CachedModel) -> None:
     """Every part must pass the GGUF header check before llama.cpp sees it."""
     from llmcli.engine.gguf import read_gguf
@@ -105,8 +118,8 @@ class ModelStore:
         target = self.expand(asked)
         if target.lower() == BUNDLED_NAME:
             return _bundled(asked)
-        local = Path(os.path.expanduser(target))  # pathlib raises for ~unknown-user
-        if local.exists():
+        local = local_path(target)
+        if path_exists(local):
             return ResolvedModel(asked, local, "local", files=(local,))
         if not looks_like_hub_spec(target):
             if target.lower().endswith(".gguf"):

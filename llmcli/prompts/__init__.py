@@ -243,7 +243,11 @@ def load_template(name: str, env: Environment) -> Template:
     """A template by name, or by path to a .toml file."""
     if name.endswith(SUFFIX) or "/" in name:
         path = Path(os.path.expanduser(name))  # pathlib raises for ~unknown-user
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError:  # a name too long for the system
+            found = False
+        if not found:
             raise TemplateError(f"template file not found: {name}")
         return parse_template(path, "file")
     paths = template_paths(env)
