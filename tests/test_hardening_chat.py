@@ -101,3 +101,19 @@ def test_history_sessions_and_data_dir_are_private(llm: Runner, tmp_path: Path) 
     assert "my secret" in (data / "chat_history").read_text()
     for path in (data / "sessions").glob("*.json"):
         assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_read_only_data_dir_still_chats(
+    llm: Runner, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No lock can be taken there: the chat goes on, and saving says why it cannot. (The
+    tests run as root, who can write anywhere: the refusal is simulated where it happens.)"""
+
+    def read_only(path: Path) -> Path:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("llmcli.config.private_dir", read_only)
+    monkeypatch.setattr("llmcli.chat.store.private_dir", read_only)
+    result = llm("chat", "--session", "work", stdin="hi\n")
+    assert len(engine.calls) == 1
+    assert "cannot save session" in result.stderr and "unexpected" not in result.stderr

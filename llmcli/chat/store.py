@@ -83,13 +83,12 @@ class SessionStore:
             import fcntl
         except ImportError:
             return None
-        private_dir(self.directory)
         path = self._lock_path(name)
         while True:
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            except OSError as exc:
-                raise SessionError(f"cannot lock session {name!r}: {exc.strerror or exc}") from None
+                fd = os.open(private_dir(self.directory) / path.name, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:  # a read-only data dir: no lock, and saving will say why it fails
+                return None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -74,7 +75,8 @@ def chat(
     if session_name and resume:
         raise UsageError("use either --session NAME or --continue, not both")
     assert env.data_dir is not None
-    private_dir(env.data_dir)  # sessions and the input history live here: 0700
+    with contextlib.suppress(OSError):  # read-only: the chat works, saving says why it fails
+        private_dir(env.data_dir)  # sessions and the input history live here: 0700
     store = SessionStore(env.sessions_dir)
     chat_state: Chat | None = None
     try:  # from here the store holds a session: let it go whatever happens
