@@ -76,7 +76,10 @@ Warn = Callable[[str], None]
 def _coerce(name: str, value: Any, source: str) -> Any:
     kind = _TYPES[name]
     try:
-        if kind is int and isinstance(value, float):
+        # from the file a value has a TOML type: a table is no model, true is no temperature
+        if isinstance(value, bool | dict | list) or (kind is int and isinstance(value, float)):
+            raise ValueError
+        if kind is str and not isinstance(value, str):
             raise ValueError
         return kind(value)
     except (TypeError, ValueError):

@@ -8,7 +8,7 @@ import pytest
 
 from llmcli.config import CONFIG_KEYS, load_settings
 from llmcli.env import Environment
-from llmcli.errors import ExitCode, UsageError
+from llmcli.errors import ConfigError, ExitCode, UsageError
 from tests.conftest import Runner
 
 
@@ -98,3 +98,12 @@ def test_gpu_layers_must_be_ascii_digits_within_int32(llm: Runner, layers: str) 
     result = llm("run", "--gpu-layers", layers, "hi")
     assert result.exit_code == ExitCode.USAGE
     assert "--gpu-layers must be auto, all or a number" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "line", ["model = 3", "model = {a = 1}", "temperature = true", "ctx = [1]"]
+)
+def test_config_values_of_the_wrong_toml_type_are_refused(tmp_path: Path, line: str) -> None:
+    (tmp_path / "config.toml").write_text(line + "\n")
+    with pytest.raises(ConfigError, match="must be"):
+        load_settings(_env(tmp_path))
