@@ -11,7 +11,7 @@ CMAKE_FLAGS ?= -DGGML_NATIVE=OFF
 WHEELHOUSE ?= $(HOME)/.cache/llmcli-build/wheels-$(subst =,_,$(subst -D,,$(subst $() ,-,$(strip $(CMAKE_FLAGS)))))
 STAMP := $(VENV)/.installed-$(subst =,_,$(subst -D,,$(subst $() ,-,$(strip $(CMAKE_FLAGS)))))
 
-.PHONY: install chat test lint unit bench bench-quality clean tools llama-src servers
+.PHONY: install chat test lint unit fuzz bench bench-quality clean tools llama-src servers
 
 install: $(STAMP)
 
@@ -78,6 +78,12 @@ unit: install
 
 test: install tools servers lint
 	$(BIN)/pytest -q
+
+# the property tests of tests/test_fuzz.py, 4,000 cases each (about 11 minutes; a bounded run of
+# the same properties is part of every pytest run); prints the counts of each property
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py \
+	  --hypothesis-show-statistics
 
 # speed figures, under ten minutes on a 2-core CPU
 bench: install

@@ -10,4 +10,5 @@ eval on all of the shared development data (several minutes more) and the qualit
 
 SECTIONS = ("startup", "speed", "latency", "sentiment", "scaling", "prefix_cache", "structured")
 QUALITY = ("quality", "checks", "runaway")
-ALL = (*SECTIONS, *QUALITY)
+OTHER = ("splitting",)  # run by name only: `python -m bench splitting`
+ALL = (*SECTIONS, *QUALITY, *OTHER)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ CTX_MIN = 256
 CTX_MAX = 1 << 20
 CTX_STEP = 256  # llama.cpp pads n_ctx to 256; asking for multiples keeps buffers in step
 THREADS_MAX = 512
+SEED_MAX = 2**32 - 1  # llama.cpp's seed is a uint32: larger values wrapped, -1 meant random
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,22 @@ _TYPES: dict[str, type] = {
     "seed": int,
 }
 SETTING_NAMES = tuple(_TYPES)
+# Every top-level key config.toml may hold: the settings above, and the tables read elsewhere
+# ([aliases] here, [endpoints.NAME] by the remote engine). A key not declared here is reported
+# as unknown (a typo would otherwise be silently ignored): add new keys and tables here.
+CONFIG_TABLES = ("aliases", "endpoints")
+CONFIG_KEYS = frozenset((*SETTING_NAMES, *CONFIG_TABLES))
+
+Warn = Callable[[str], None]
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
     kind = _TYPES[name]
     try:
-        if kind is int and isinstance(value, float):
+        # from the file a value has a TOML type: a table is no model, true is no temperature
+        if isinstance(value, bool | dict | list) or (kind is int and isinstance(value, float)):
+            raise ValueError
+        if kind is str and not isinstance(value, str):
             raise ValueError
         return kind(value)
     except (TypeError, ValueError):
@@ -77,14 +90,21 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: editors on Windows save a BOM, which TOML itself does not allow
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def load_settings(env: Environment) -> Settings:
-    """Defaults, then config.toml, then LLM_* variables. Flags are merged by the caller."""
+def load_settings(env: Environment, warn: Warn | None = None) -> Settings:
+    """Defaults, then config.toml, then LLM_* variables. Flags are merged by the caller.
+    Unknown keys and unusable aliases are reported through `warn` and skipped."""
     data = read_config_file(env.config_path)
+    warn = warn or (lambda message: None)
+    for message in unknown_keys(data, env.config_path):
+        warn(message)
     values: dict[str, Any] = {}
     for name in SETTING_NAMES:
         if name in data:
@@ -92,10 +112,32 @@ def load_settings(env: Environment) -> Settings:
         var = _ENV_KEYS[name]
         if env.environ.get(var):
             values[name] = _coerce(name, env.environ[var], var)
-    aliases = data.get("aliases", {})
-    if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
-        raise ConfigError(f"{env.config_path}: [aliases] must map names to model specs")
-    return validate(Settings(aliases=dict(aliases), **values))
+    aliases = _aliases(data.get("aliases", {}), env.config_path, warn)
+    return validate(Settings(aliases=aliases, **values))
+
+
+def _aliases(table: Any, path: Path, warn: Warn) -> dict[str, str]:
+    """name -> spec; a bad entry is skipped with a warning, so `llm models alias --rm` and
+    every other command keep working on a config they can repair."""
+    if not isinstance(table, dict):
+        warn(f'{path}: [aliases] must be a table of name = "spec"; ignored')
+        return {}
+    good = {k: v for k, v in table.items() if isinstance(v, str)}
+    for name in sorted(set(table) - set(good)):
+        warn(f"{path}: alias {name!r} is not a model spec (a string); ignored")
+    return good
+
+
+def unknown_keys(data: Mapping[str, Any], path: Path) -> list[str]:
+    """One line per top-level key that nothing reads, with the likely intended key."""
+    import difflib
+
+    lines = []
+    for key in sorted(set(data) - CONFIG_KEYS):
+        close = difflib.get_close_matches(key, sorted(CONFIG_KEYS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        lines.append(f"{path}: unknown key {key!r} (ignored{hint})")
+    return lines
 
 
 def validate(settings: Settings) -> Settings:
@@ -107,26 +149,33 @@ def validate(settings: Settings) -> Settings:
     if settings.threads is not None and not 1 <= settings.threads <= THREADS_MAX:
         raise UsageError(f"--threads must be between 1 and {THREADS_MAX}, got {settings.threads}")
     gl = settings.gpu_layers.strip().lower()
-    if gl not in ("auto", "all") and not (gl.isdigit() or gl == "-1"):
+    # ASCII digits only ("²".isdigit() is True, int("²") fails at load); llama.cpp's is an int32
+    number = re.fullmatch(r"-1|[0-9]{1,9}", gl)
+    if gl not in ("auto", "all") and not number:
         raise UsageError(f"--gpu-layers must be auto, all or a number, got {settings.gpu_layers!r}")
     if settings.temperature is not None and not 0 <= settings.temperature <= 5:
         raise UsageError(f"--temperature must be between 0 and 5, got {settings.temperature}")
     if settings.top_p is not None and not 0 < settings.top_p <= 1:
         raise UsageError(f"--top-p must be in (0, 1], got {settings.top_p}")
+    if settings.seed is not None and not 0 <= settings.seed <= SEED_MAX:
+        raise UsageError(f"--seed must be between 0 and {SEED_MAX}, got {settings.seed}")
     if settings.max_tokens is not None and settings.max_tokens < 1:
         raise UsageError(f"--max-tokens must be at least 1, got {settings.max_tokens}")
     return settings
 
 
-def write_config_value(env: Environment, key: str, value: Any) -> Path:
-    """Set one key (dotted for tables, e.g. 'aliases.small') in config.toml, atomically."""
+def write_config_value(env: Environment, key: str | Sequence[str], value: Any) -> Path:
+    """Set one key in config.toml atomically (None deletes it). A table key is a sequence,
+    ("aliases", "qwen2.5"): a name may hold dots, which tomli_w quotes."""
     import tomli_w
 
     path = env.config_path
     data = read_config_file(path)
     table = data
-    *parents, leaf = key.split(".")
+    *parents, leaf = (key,) if isinstance(key, str) else tuple(key)
     for part in parents:
+        if not isinstance(table.get(part, {}), dict):
+            raise ConfigError(f"{path}: {part!r} must be a table; fix the file first")
         table = table.setdefault(part, {})
     if value is None:
         table.pop(leaf, None)
@@ -136,8 +185,28 @@ def write_config_value(env: Environment, key: str, value: Any) -> Path:
     return path
 
 
+def private_dir(path: Path) -> Path:
+    """A directory only the user can enter (it holds their conversations): created 0700, and
+    an existing one of ours tightened to 0700 (older versions left it 0755)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # not ours, or a file system without modes
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """A file only the user can read, created empty if absent (0600, whatever the umask)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    with contextlib.suppress(OSError):
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    return path
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file and rename: readers never see half a file."""
+    """Write via a temp file and rename: readers never see half a file. The file is 0600
+    (mkstemp's mode), like everything else that holds the user's text."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

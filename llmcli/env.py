@@ -64,7 +64,7 @@ class Environment:
 
     def _dir(self, var: str, kind: str) -> Path:
         if self.environ.get(var):
-            return Path(self.environ[var]).expanduser()
+            return Path(os.path.expanduser(self.environ[var]))  # pathlib raises for ~nobody
         import platformdirs
 
         return Path(getattr(platformdirs, kind)(APP_NAME, appauthor=False))

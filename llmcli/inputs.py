@@ -10,17 +10,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 from llmcli.env import Environment
 from llmcli.errors import InputError
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024  # refuse rather than exhaust memory
+MAX_LINE_BYTES = 16 * 1024 * 1024  # one line of a batch (no line is worth more context)
+_SNIFF = 65536  # binary data is recognised by a NUL byte this early
 _FILE_LIKE = re.compile(r"^[^\s]+\.[A-Za-z0-9]{1,5}$")  # notes.txt, README.md
 
 
 def decode_input(data: bytes, origin: str) -> str:
     """Bytes -> text, refusing binary and invalid UTF-8 with the offending offset."""
-    if b"\x00" in data[:65536]:
+    if b"\x00" in data[:_SNIFF]:
         raise InputError(f"{origin} looks like binary data (NUL bytes); give text")
     try:
         text = data.decode("utf-8")
@@ -37,24 +40,58 @@ def read_stdin(env: Environment) -> str | None:
         return None
     buffer = getattr(env.stdin, "buffer", None)
     if buffer is not None:
-        data = buffer.read(MAX_INPUT_BYTES + 1)
+        data = _read_capped(buffer, "stdin")
     else:
-        data = env.stdin.read().encode("utf-8", errors="surrogateescape")
-    if len(data) > MAX_INPUT_BYTES:
-        raise InputError(f"stdin is larger than {MAX_INPUT_BYTES // 2**20} MiB")
+        data = env.stdin.read(MAX_INPUT_BYTES + 1).encode("utf-8", errors="surrogateescape")
+        if len(data) > MAX_INPUT_BYTES:
+            raise InputError(f"stdin is larger than {MAX_INPUT_BYTES // 2**20} MiB")
     return decode_input(data, "stdin")
+
+
+def _read_capped(stream: IO[bytes], origin: str) -> bytes:
+    """At most MAX_INPUT_BYTES, whatever the source claims its size is (/dev/zero says 0);
+    binary data is refused after its first 64 KiB, not after 256 MiB of it."""
+    head = stream.read(_SNIFF)
+    if b"\x00" in head:
+        raise InputError(f"{origin} looks like binary data (NUL bytes); give text")
+    data = head + stream.read(MAX_INPUT_BYTES + 1 - len(head)) if len(head) == _SNIFF else head
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(f"{origin} is larger than {MAX_INPUT_BYTES // 2**20} MiB")
+    return data
 
 
 def stdin_lines(env: Environment, origin: str = "line") -> Iterator[str | InputError]:
     """stdin line by line as it arrives (a slow writer gets answers as it goes), each line
-    decoded on its own: a bad line is yielded as its error, for the caller to report or raise."""
+    decoded on its own: a bad line is yielded as its error, for the caller to report or raise.
+    A line longer than MAX_LINE_BYTES is that line's error; the lines after it still count."""
     buffer = getattr(env.stdin, "buffer", None)
-    for number, raw in enumerate(buffer if buffer is not None else env.stdin, 1):
-        data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
+    raws = _capped_lines(buffer) if buffer is not None else _text_lines(env.stdin)
+    for number, raw in enumerate(raws, 1):
+        where = f"{origin} {number}"
+        if raw is None:
+            yield InputError(f"{where} is longer than {MAX_LINE_BYTES // 2**20} MiB")
+            continue
         try:
-            yield decode_input(data.rstrip(b"\r\n"), f"{origin} {number}")
+            yield decode_input(raw.rstrip(b"\r\n"), where)
         except InputError as exc:
             yield exc
+
+
+def _capped_lines(stream: IO[bytes]) -> Iterator[bytes | None]:
+    """Lines of at most MAX_LINE_BYTES; None for a longer one (the rest of it is skipped)."""
+    while line := stream.readline(MAX_LINE_BYTES + 1):
+        if len(line) <= MAX_LINE_BYTES or line.endswith(b"\n"):
+            yield line
+            continue
+        while (rest := stream.readline(1 << 20)) and not rest.endswith(b"\n"):
+            pass
+        yield None
+
+
+def _text_lines(stream: IO[str]) -> Iterator[bytes | None]:
+    for line in stream:
+        data = line.encode("utf-8", "surrogateescape")
+        yield data if len(data) <= MAX_LINE_BYTES + 1 else None
 
 
 def read_file(path: Path) -> str:
@@ -63,7 +100,8 @@ def read_file(path: Path) -> str:
             raise InputError(f"{path} is a directory")
         if path.stat().st_size > MAX_INPUT_BYTES:
             raise InputError(f"{path} is larger than {MAX_INPUT_BYTES // 2**20} MiB")
-        return decode_input(path.read_bytes(), str(path))
+        with path.open("rb") as fh:  # a pipe (-f <(cmd)) is read too, up to the limit
+            return decode_input(_read_capped(fh, str(path)), str(path))
     except FileNotFoundError:
         raise InputError(f"no such file: {path}") from None
     except PermissionError:
@@ -112,3 +150,18 @@ def split_lines(text: str) -> list[str]:
     if lines and lines[-1] == "":
         lines.pop()
     return [line.removesuffix("\r") for line in lines]
+
+
+def parse_json_line(line: str) -> Any:
+    """One JSONL line; every way it can fail (bad syntax, a 5,000-digit number, nesting deeper
+    than the parser's stack) is a ValueError naming the problem, for that line alone."""
+    import json
+
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError("not usable JSON (nested too deep)") from None
+    except ValueError as exc:  # int digit limit
+        raise ValueError(f"not usable JSON ({exc})") from None

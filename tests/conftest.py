@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from llmcli.cli.main import main
 from llmcli.env import Environment
@@ -18,6 +19,22 @@ from tests.fake_engine import FakeEngine
 
 if TYPE_CHECKING:
     from llmcli.engine import EngineParams
+
+# Property tests: a bounded run in every test run (a few seconds), a long one for `make fuzz`
+# (HYPOTHESIS_PROFILE=fuzz). No deadline: CPU time is shared with model processes here.
+settings.register_profile(
+    "bounded",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=4000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "bounded"))
 
 # Tests see no user config, no colour, a fixed width.
 os.environ.pop("LLM_MODEL", None)

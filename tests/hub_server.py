@@ -6,7 +6,8 @@ Serves model repos laid out in a directory (`<root>/<owner>/<name>/<files>`) on 
   GET /api/models/{owner}/{name}/tree/{rev}       file listing (?recursive=true)
 Errors carry the `X-Error-Code` header the client maps to its exceptions. A repo's commit
 is a hash of its listing, so changing files makes a new commit. Faults on request: drop the
-connection after N bytes of a file (once or every time), and throttle to B bytes/s.
+connection after N bytes of a file (once or every time), throttle to B bytes/s, and serve a
+file altered under its real ETag.
 
 Run standalone: `python -m tests.hub_server ROOT [PORT]`.
 """
@@ -35,6 +36,9 @@ class Faults:
     drop_after: dict[str, int] = field(default_factory=dict)  # file path -> byte offset
     drop_always: bool = False  # False: each entry drops one connection, then is cleared
     rate: float | None = None  # bytes per second per response (None: full speed)
+    # file paths served with their last byte altered, under the real file's ETag (sha256):
+    # what a corrupting proxy or a tampered mirror sends; the GGUF header still parses
+    corrupt: set[str] = field(default_factory=set)
 
 
 class HubServer:
@@ -234,6 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
             fh.seek(start)
             pos = start
             for block in iter(lambda: fh.read(CHUNK), b""):
+                if name in faults.corrupt and pos + len(block) == size:
+                    block = block[:-1] + bytes([block[-1] ^ 0xFF])
                 if drop is not None and pos + len(block) > drop:
                     self.wfile.write(block[: max(drop - pos, 0)])
                     self.wfile.flush()

@@ -262,7 +262,7 @@ def test_set_changes_generation_settings_and_checks_values(llm: Runner, engine: 
     result = type_keys(llm, keys)
     options = engine.calls[0].options
     assert (options.temperature, options.top_p, options.max_tokens) == (0.1, 0.5, 3)
-    assert "temperature must be 0 to 5, got '9'" in result.stderr
+    assert "temperature must be a number from 0 to 5, got '9'" in result.stderr
     assert "unknown setting 'colour'" in result.stderr
 
 

@@ -49,7 +49,7 @@ def test_gpu_layers_validation(tmp_path: Path) -> None:
 def test_write_config_value_keeps_other_keys(tmp_path: Path) -> None:
     env = _env(tmp_path)
     write_config_value(env, "model", "a/b:Q4_K_M")
-    write_config_value(env, "aliases.small", "c/d")
+    write_config_value(env, ("aliases", "small"), "c/d")
     settings = load_settings(env)
     assert settings.model == "a/b:Q4_K_M" and settings.aliases == {"small": "c/d"}
     assert not list(tmp_path.glob(".config.toml.*"))  # no temp files left behind

@@ -9,12 +9,13 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from llmcli.chat.session import Session
 from llmcli.chat.store import check_name
 from llmcli.chat.turn import Chat
 from llmcli.errors import LlmError, UsageError
+from llmcli.prompts.settings import SET_KEYS
 
 
 class Output(Protocol):
@@ -29,6 +30,7 @@ class Action:
 
 
 CONTINUE = Action()
+SETTING_KEYS = SET_KEYS  # what /set changes (completed after /set in the REPL)
 Handler = Callable[[Chat, str, Output], Action]
 
 
@@ -142,6 +144,7 @@ def _save(chat: Chat, arg: str, out: Output) -> Action:
         name = check_name(arg)
         if name != chat.session.name and chat.store.exists(name):
             raise UsageError(f"a session named {name!r} exists; /load it or pick another name")
+        chat.store.hold(name)  # another chat may be about to write that name
         chat.session.name = name
     chat.session.touch()
     path = chat.store.save(chat.session)
@@ -156,6 +159,7 @@ def _load(chat: Chat, arg: str, out: Output) -> Action:
         raise UsageError("/load needs a session name (/sessions lists them)")
     loaded = chat.store.load(arg)  # a bad file raises before anything changes
     chat.save()
+    chat.store.hold(loaded.name)  # refused while another chat has it open
     chat.session = loaded
     out.info(f"loaded {loaded.name!r}: {exchanges(loaded.exchanges)}")
     if loaded.model and loaded.model != chat.model.spec:
@@ -206,51 +210,27 @@ def _model(chat: Chat, arg: str, out: Output) -> Action:
     return CONTINUE
 
 
-def _on_off(raw: str) -> bool:
-    value = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
-    if raw.lower() not in value:
-        raise ValueError(raw)
-    return value[raw.lower()]
-
-
-# Generation settings /set accepts: name -> (parse, check, description of valid values).
-_SETTINGS: dict[str, tuple[Callable[[str], Any], Callable[[Any], bool], str]] = {
-    "temperature": (float, lambda v: 0 <= v <= 5, "0 to 5"),
-    "top_p": (float, lambda v: 0 < v <= 1, "above 0, at most 1"),
-    "top_k": (int, lambda v: v >= 0, "0 or more"),
-    "min_p": (float, lambda v: 0 <= v <= 1, "0 to 1"),
-    "repeat_penalty": (float, lambda v: v > 0, "above 0"),
-    "max_tokens": (int, lambda v: v >= 1, "1 or more, or 'none'"),
-    "seed": (int, lambda v: True, "an integer, or 'none'"),
-    "think": (_on_off, lambda v: True, "on, off, or 'default' (the model's own)"),
-}
-_UNSET = {"max_tokens": ("none", "off"), "seed": ("none", "off"), "think": ("default", "none")}
-SETTING_KEYS = tuple(_SETTINGS)
-
-
 @command("set", "/set [KEY VALUE]", "show or change a generation setting (temperature, …)")
 def _set(chat: Chat, arg: str, out: Output) -> Action:
-    parts = shlex.split(arg) if arg else []
+    from llmcli.prompts.settings import SettingError, parse_setting
+
+    try:
+        parts = shlex.split(arg) if arg else []
+    except ValueError as exc:  # an unbalanced quote
+        raise UsageError(f"cannot read /set {arg}: {exc}") from None
     if not parts:
         opts = chat.options()
-        out.info("  ".join(f"{k} {getattr(opts, k)}" for k in _SETTINGS))
+        out.info("  ".join(f"{k} {getattr(opts, k)}" for k in SETTING_KEYS))
         return CONTINUE
     if len(parts) != 2:
         raise UsageError("usage: /set KEY VALUE, e.g. /set temperature 0.2")
-    key, raw = parts[0].replace("-", "_").lower(), parts[1]
-    if key not in _SETTINGS:
-        raise UsageError(f"unknown setting {parts[0]!r}; settings: {', '.join(_SETTINGS)}")
-    kind, ok, valid = _SETTINGS[key]
-    if raw.lower() in _UNSET.get(key, ()):
-        chat.session.settings[key] = None
-    else:
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise UsageError(f"{key} must be {valid}, got {raw!r}") from None
-        if not ok(value):
-            raise UsageError(f"{key} must be {valid}, got {raw!r}")
-        chat.session.settings[key] = value
+    key = parts[0].replace("-", "_").lower()
+    if key not in SETTING_KEYS:
+        raise UsageError(f"unknown setting {parts[0]!r}; settings: {', '.join(SETTING_KEYS)}")
+    try:
+        chat.session.settings[key] = parse_setting(key, parts[1])
+    except SettingError as exc:
+        raise UsageError(str(exc)) from None
     chat.session.touch()
     chat.save()
     out.info(f"{key} = {chat.session.settings[key]}")

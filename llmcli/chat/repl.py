@@ -126,11 +126,13 @@ def make_prompt(chat: Chat, **io: Any) -> PromptSession[str]:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
+    from llmcli.config import private_dir, private_file
+
     history: History = InMemoryHistory()
     assert chat.env.data_dir is not None
-    try:
-        chat.env.data_dir.mkdir(parents=True, exist_ok=True)
-        history = FileHistory(str(chat.env.data_dir / HISTORY_FILE))
+    try:  # what was typed is as private as the sessions: 0600 in a 0700 dir
+        path = private_file(private_dir(chat.env.data_dir) / HISTORY_FILE)
+        history = FileHistory(str(path))
     except OSError:
         pass  # a read-only data dir: history lives for this chat only
     return PromptSession(

@@ -170,7 +170,7 @@ class Session:
             messages=messages,
             start=start,
             model=_get(data, "model", str, None),
-            settings=dict(_get(data, "settings", dict, {})),
+            settings=_settings(_get(data, "settings", dict, {})),
             created=_get(data, "created", str, now()),
             updated=_get(data, "updated", str, now()),
         )
@@ -201,3 +201,14 @@ def _message(index: int, item: Any) -> Message:
     if not isinstance(reasoning, str):
         raise ValueError(f"message {index}: reasoning_content must be text")
     return Message(item["role"], item["content"], reasoning)
+
+
+def _settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """/set values as saved: each one a known setting of the right type (a file edited by
+    hand or by another version must not reach GenerationOptions unchecked)."""
+    from llmcli.prompts.settings import SettingError, check_setting
+
+    try:
+        return {key: check_setting(key, value) for key, value in values.items()}
+    except SettingError as exc:
+        raise ValueError(f"settings: {exc}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -73,6 +74,7 @@ def chat(
     one turn and the replies are printed with a blank line between them."""
     from llmcli.chat.store import SessionStore
     from llmcli.chat.turn import Chat
+    from llmcli.config import private_dir
     from llmcli.prompts import load_template
     from llmcli.runtime import generation_options
 
@@ -80,28 +82,32 @@ def chat(
     if session_name and resume:
         raise UsageError("use either --session NAME or --continue, not both")
     rules = _grammar(grammar)
+    assert env.data_dir is not None
+    with contextlib.suppress(OSError):  # read-only: the chat works, saving says why it fails
+        private_dir(env.data_dir)  # sessions and the input history live here: 0700
     store = SessionStore(env.sessions_dir)
-    session, resumed = _pick_session(env, store, session_name, resume)
-    tmpl = load_template(template or "chat", env)
-    if not resumed or system is not None or template is not None:
-        _apply_template(session, tmpl, params or [], system, resumed)
-    sampling = vars(flags.sampling)  # given flags override the session's /set values
-    session.settings.update({k: v for k, v in sampling.items() if v is not None})
-    if flags.think is not None:
-        session.settings["think"] = flags.think
-    chat_state = Chat(
-        env=env,
-        loader=model_loader(env, settings),
-        session=session,
-        store=store,
-        base_options=replace(
-            generation_options(tmpl.settings, settings, think=flags.think), grammar=rules
-        ),
-        autosave=bool(env.stdin_isatty or session_name or resume),
-        show_stats=stats,
-        show_thinking=flags.show_thinking,
-    )
-    try:
+    chat_state: Chat | None = None
+    try:  # from here the store holds a session: let it go whatever happens
+        session, resumed = _pick_session(env, store, session_name, resume)
+        tmpl = load_template(template or "chat", env)
+        if not resumed or system is not None or template is not None:
+            _apply_template(session, tmpl, params or [], system, resumed)
+        sampling = vars(flags.sampling)  # given flags override the session's /set values
+        session.settings.update({k: v for k, v in sampling.items() if v is not None})
+        if flags.think is not None:
+            session.settings["think"] = flags.think
+        chat_state = Chat(
+            env=env,
+            loader=model_loader(env, settings),
+            session=session,
+            store=store,
+            base_options=replace(
+                generation_options(tmpl.settings, settings, think=flags.think), grammar=rules
+            ),
+            autosave=bool(env.stdin_isatty or session_name or resume),
+            show_stats=stats,
+            show_thinking=flags.show_thinking,
+        )
         chat_state.open(flags.model or session.model)
         if env.stdin_isatty:
             from llmcli.chat.repl import run_repl
@@ -110,7 +116,9 @@ def chat(
         else:
             _scripted(chat_state)
     finally:
-        chat_state.close()
+        if chat_state is not None:
+            chat_state.close()
+        store.release()
 
 
 def _grammar(path: Path | None) -> str | None:
@@ -134,8 +142,12 @@ def _pick_session(
         session, created = store.open_or_create(name)
         if created:
             return session, False
-    else:
+    elif env.stdin_isatty:
         return Session(name=store.new_name()), False
+    else:  # a piped chat without --session saves nothing: no name to hold
+        from llmcli.chat.store import auto_name
+
+        return Session(name=auto_name()), False
     notice(env, f"resuming {session.name!r}: {exchanges(session.exchanges)}")
     return session, True
 

@@ -9,6 +9,7 @@ import typer
 from llmcli.cli.options import RunFlags
 from llmcli.config import Settings, load_settings
 from llmcli.env import Environment
+from llmcli.output import notice
 
 if TYPE_CHECKING:
     from llmcli.runtime import ModelLoader
@@ -27,7 +28,7 @@ def setup(ctx: typer.Context, flags: RunFlags) -> tuple[Environment, Settings]:
     env = get_env(ctx)
     env.verbose = env.verbose or flags.verbose
     env.debug = env.debug or flags.debug
-    return env, load_settings(env).merged(**flags.overrides())
+    return env, load_settings(env, lambda line: notice(env, line)).merged(**flags.overrides())
 
 
 def model_loader(env: Environment, settings: Settings) -> ModelLoader:

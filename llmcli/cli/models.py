@@ -1,4 +1,4 @@
-"""`llm models`: pull, quants, list, show, rm, default, alias."""
+"""`llm models`: pull, quants, list, show, rm, default, alias (verify: models_verify.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 
 from llmcli.cli import options as o
 from llmcli.cli.context import setup
+from llmcli.cli.models_verify import register as register_verify
 from llmcli.cli.options import RunFlags
 from llmcli.env import Environment
 from llmcli.output import human_count, human_size, table
@@ -292,7 +293,7 @@ def alias(
     flags: RunFlags,
 ) -> None:
     """List aliases, set NAME to SPEC, or delete one with --rm (written to config.toml)."""
-    from llmcli.config import write_config_value
+    from llmcli.config import read_config_file, write_config_value
     from llmcli.errors import UsageError
     from llmcli.models import BUNDLED_NAME
     from llmcli.output import make_console
@@ -306,29 +307,30 @@ def alias(
     if not _ALIAS_RE.match(name) or name.lower() == BUNDLED_NAME:
         raise UsageError(f"alias name {name!r} must be a plain word (letters, digits, . _ -)")
     if remove_it:
-        if name not in store.aliases:
+        written = read_config_file(env.config_path).get("aliases")  # bad entries too
+        if not isinstance(written, dict) or name not in written:
             raise UsageError(f"no alias {name!r}")
-        write_config_value(env, f"aliases.{name}", None)
+        write_config_value(env, ("aliases", name), None)
         console.print(f"removed alias {name}", highlight=False)
         return
     if spec is None:
         raise UsageError("give the SPEC the alias stands for (or --rm)")
     value = _checked_spec(env, store, spec)
-    write_config_value(env, f"aliases.{name}", value)
+    write_config_value(env, ("aliases", name), value)
     console.print(f"{name} = {value}", highlight=False)
 
 
 def _checked_spec(env: Environment, store: ModelStore, spec: str) -> str:
     """A spec fit for the config: valid syntax; a local path made absolute."""
     from llmcli.errors import ModelNotFoundError
-    from llmcli.models import BUNDLED_NAME
+    from llmcli.models import BUNDLED_NAME, local_path, path_exists
     from llmcli.models.specs import looks_like_hub_spec, parse_hub_spec
     from llmcli.output import notice
 
     if spec.lower() == BUNDLED_NAME or spec in store.aliases:
         return spec
-    local = Path(spec).expanduser()
-    if local.exists():
+    local = local_path(spec)
+    if path_exists(local):
         return str(local.resolve())
     if not looks_like_hub_spec(spec):
         raise ModelNotFoundError(
@@ -393,4 +395,5 @@ def register(app: typer.Typer) -> None:
             "llm models alias qwen --rm",
         ),
     )(alias)
+    register_verify(models)
     app.add_typer(models, name="models")

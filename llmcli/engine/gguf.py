@@ -7,6 +7,7 @@ header that parses, and tensor data that lies within the file.
 from __future__ import annotations
 
 import mmap
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ MAGIC = b"GGUF"
 _MAX_STRING = 1 << 28
 _MAX_COUNT = 1 << 32
 _KEEP_ARRAY = 64  # larger arrays (the vocabulary) are skipped, only their length is kept
+_MAX_DEPTH = 4  # arrays of arrays: real files nest one level; 400 levels overflowed the stack
 
 # value type id -> struct format (scalars); 8 = string, 9 = array
 _SCALARS = {
@@ -217,37 +219,42 @@ class _Reader:
             pos += 8 + n
         self.pos = pos
 
-    def value(self, vtype: int) -> Any:
+    def value(self, vtype: int, depth: int = 0) -> Any:
         if vtype in _SCALARS:
             return self.unpack(_SCALARS[vtype])
         if vtype == 8:
             return self.string()
         if vtype == 9:
-            return self.array()
+            if depth >= _MAX_DEPTH:
+                raise ModelLoadError(f"{self.path}: corrupt GGUF header (arrays nested too deep)")
+            return self.array(depth + 1)
         raise ModelLoadError(f"{self.path}: corrupt GGUF header (value type {vtype})")
 
-    def array(self) -> Any:
+    def array(self, depth: int) -> Any:
         etype = int(self.unpack("<I"))
         n = self.count("array")
         if n <= _KEEP_ARRAY:
-            return [self.value(etype) for _ in range(n)]
+            return [self.value(etype, depth) for _ in range(n)]
         if etype in _SCALARS:
             self.pos += n * struct.calcsize(_SCALARS[etype])
         elif etype == 8:
             self.skip_strings(n)
         else:
             for _ in range(n):
-                self.value(etype)
+                self.value(etype, depth)
         return ArrayInfo(n)
 
 
 def read_gguf(path: Path) -> GGUFInfo:
     """Parse and check a GGUF file's header. Raises ModelLoadError with one clear line."""
     path = Path(path)
-    if path.is_dir():
-        raise ModelLoadError(f"{path} is a directory, not a GGUF model file")
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise ModelLoadError(f"{path} is a directory, not a GGUF model file")
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block open() forever
+            raise ModelLoadError(f"{path} is not a regular file (a pipe or a device?)")
+        size = st.st_size
         with path.open("rb") as fh:
             if size == 0:
                 return _parse(_Reader(b"", path), size)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import struct
 import tempfile
@@ -31,6 +32,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
+
+from llmcli.errors import ConfigError
 
 ENV_SWITCH = "LLM_KV_CACHE"
 ENV_LIMIT = "LLM_KV_CACHE_MB"
@@ -55,10 +58,15 @@ def settings_from_env(environ: Mapping[str, str], cache_dir: Path | None) -> KVS
     switch = environ.get(ENV_SWITCH, "1").strip().lower()
     if cache_dir is None or switch in ("0", "false", "no", "off"):
         return None
+    raw = environ.get(ENV_LIMIT, "").strip()
     try:
-        limit_mb = float(environ.get(ENV_LIMIT, DEFAULT_LIMIT_MB))
+        limit_mb = float(raw) if raw else DEFAULT_LIMIT_MB
     except ValueError:
-        limit_mb = DEFAULT_LIMIT_MB
+        limit_mb = math.nan
+    if not math.isfinite(limit_mb):  # nan, inf and words were crashes or silently ignored
+        raise ConfigError(
+            f"{ENV_LIMIT} must be a number of MiB (0 turns the cache off), got {raw!r}"
+        )
     if limit_mb <= 0:
         return None
     return KVSettings(Path(cache_dir) / "kv", int(limit_mb * 2**20))
@@ -109,7 +117,7 @@ class KVStore:
         token_data = _token_bytes(tokens)
         crc = zlib.crc32(payload, zlib.crc32(token_data))
         header = MAGIC + _HEADER.pack(len(tokens), len(payload), crc)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # prompts' state
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:

@@ -9,12 +9,13 @@ for the latest.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmcli.errors import ModelLoadError, ModelNotFoundError
+from llmcli.errors import DownloadError, ModelLoadError, ModelNotFoundError
 from llmcli.models.cache import CachedModel, HFCache, snapshot_groups
 from llmcli.models.hub import HubClient, NullProgress, Progress
 from llmcli.models.specs import (
@@ -67,6 +68,19 @@ def bundled_model_path() -> Path | None:
     return None
 
 
+def local_path(spec: str) -> Path:
+    """A spec read as a file path, `~` expanded (pathlib's expanduser raises for ~nobody)."""
+    return Path(os.path.expanduser(spec))
+
+
+def path_exists(path: Path) -> bool:
+    """Path.exists, but a name the system refuses (too long: ENAMETOOLONG) does not exist."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def check_files(model: CachedModel) -> None:
     """Every part must pass the GGUF header check before llama.cpp sees it."""
     from llmcli.engine.gguf import read_gguf
@@ -104,8 +118,8 @@ class ModelStore:
         target = self.expand(asked)
         if target.lower() == BUNDLED_NAME:
             return _bundled(asked)
-        local = Path(target).expanduser()
-        if local.exists():
+        local = local_path(target)
+        if path_exists(local):
             return ResolvedModel(asked, local, "local", files=(local,))
         if not looks_like_hub_spec(target):
             if target.lower().endswith(".gguf"):
@@ -150,6 +164,8 @@ class ModelStore:
         if downloaded:
             self.hub.fetch(self.cache.root, spec.repo, commit, group, progress)
         model = CachedModel(spec.repo, commit, group, snapshot)
+        if downloaded:
+            self._check_hashes(spec, model, progress)
         try:
             check_files(model)
         except ModelLoadError as exc:
@@ -160,6 +176,20 @@ class ModelStore:
             ) from None
         self.cache.write_ref(spec.repo, revision, commit)
         return PullResult(model, downloaded)
+
+    def _check_hashes(self, spec: HubSpec, model: CachedModel, progress: Progress) -> None:
+        """Each new file against the sha256 the Hub sent; a mismatch is removed at once."""
+        from llmcli.models.verify import check_model, mismatch_line
+
+        progress.notice(f"checking {model.spec} against the Hub's sha256")
+        bad = [c for c in check_model(model) if c.ok is False]
+        if bad:
+            self.cache.remove([model])
+            raise DownloadError(
+                f"{spec}: the download does not match the Hub's hash, removed it from the "
+                f"cache ({mismatch_line(bad[0])})",
+                hint="pull again; if it repeats, something between you and the Hub alters it",
+            )
 
     def _offline_pull(self, spec: HubSpec, progress: Progress, revision: str) -> PullResult:
         cached = self.cache.find(spec, None if revision == "main" else revision)

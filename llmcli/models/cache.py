@@ -34,11 +34,11 @@ _TRUE = ("1", "true", "yes", "on")
 def hub_cache_dir(environ: Mapping[str, str]) -> Path:
     """HF_HUB_CACHE, else HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub (as the library)."""
     if environ.get("HF_HUB_CACHE"):
-        return Path(environ["HF_HUB_CACHE"]).expanduser()
+        return Path(os.path.expanduser(environ["HF_HUB_CACHE"]))
     home = environ.get("HF_HOME") or os.path.join(
         environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
     )
-    return Path(home).expanduser() / "hub"
+    return Path(os.path.expanduser(home)) / "hub"
 
 
 @dataclass(frozen=True)

@@ -18,18 +18,26 @@ if TYPE_CHECKING:
 PLAIN_EVERY_S = 2.0  # plain lines: at most one per this many seconds (plus 25% steps)
 
 
-def make_progress(env: Environment) -> RichProgress | PlainProgress:
+Verbs = tuple[str, str]  # what the plain lines say: while going, and once done
+DOWNLOADING: Verbs = ("downloading", "downloaded")
+CHECKING: Verbs = ("checking", "checked")  # hashing cached files
+
+
+def make_progress(env: Environment, verbs: Verbs = DOWNLOADING) -> RichProgress | PlainProgress:
     if env.stderr_isatty:
         return RichProgress(env)
-    return PlainProgress(env)
+    return PlainProgress(env, verbs=verbs)
 
 
 class PlainProgress:
     """`llm: downloading X: 42% (41.3 MB of 98.4 MB, 35.1 MB/s)`, a few lines per file."""
 
-    def __init__(self, env: Environment, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self, env: Environment, clock: Any = time.monotonic, verbs: Verbs = DOWNLOADING
+    ) -> None:
         self.env = env
         self.clock = clock
+        self.verbs = verbs
         self.label = ""
         self.total = 0
         self.done = 0
@@ -46,7 +54,7 @@ class PlainProgress:
         self.started = self.last_line = self.clock()
         self.last_step = 0
         self.active = True
-        self.notice(f"downloading {label} ({human_size(total)})")
+        self.notice(f"{self.verbs[0]} {label} ({human_size(total)})")
 
     def advance(self, nbytes: int) -> None:
         self.done += nbytes
@@ -56,7 +64,7 @@ class PlainProgress:
             step > self.last_step and self.done < self.total
         ) or now - self.last_line >= PLAIN_EVERY_S:
             self.last_step, self.last_line = max(step, self.last_step), now
-            self.notice(f"downloading {self.label}: {self._status(now)}")
+            self.notice(f"{self.verbs[0]} {self.label}: {self._status(now)}")
 
     def _status(self, now: float) -> str:
         rate = self.done / max(now - self.started, 1e-6)
@@ -69,7 +77,8 @@ class PlainProgress:
         self.active = False
         elapsed = self.clock() - self.started
         if self.total and self.done >= self.total:
-            self.notice(f"downloaded {self.label} ({human_size(self.done)} in {elapsed:.1f} s)")
+            done = f"{human_size(self.done)} in {elapsed:.1f} s"
+            self.notice(f"{self.verbs[1]} {self.label} ({done})")
 
 
 class RichProgress:

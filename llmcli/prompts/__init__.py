@@ -7,6 +7,7 @@ its generation settings. Built-ins ship in `builtin/`; a file of the same name i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,17 +21,7 @@ from llmcli.env import Environment
 from llmcli.errors import TemplateError
 
 SUFFIX = ".toml"
-_SETTING_KEYS = {
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "repeat_penalty",
-    "max_tokens",
-    "seed",
-    "stop",
-    "think",
-}
+_SCALAR = (str, int, float, bool)  # what a variable's default and choices may be
 
 
 @dataclass(frozen=True)
@@ -138,7 +129,7 @@ def builtin_dir() -> Path:
 
 def parse_template(path: Path, origin: str) -> Template:
     try:
-        source = path.read_text(encoding="utf-8")
+        source = path.read_text(encoding="utf-8-sig")  # an editor's BOM is not TOML
         data = tomllib.loads(source)
     except OSError as exc:
         raise TemplateError(f"cannot read template {path}: {exc.strerror or exc}") from None
@@ -150,6 +141,7 @@ def parse_template(path: Path, origin: str) -> Template:
 
 
 def _from_data(path: Path, origin: str, source: str, data: dict[str, Any]) -> Template:
+    """Every field checked for its type: a file of the wrong shape is one TemplateError."""
     if not isinstance(data.get("user"), str):
         misplaced = _table_with_key(data, "user")
         hint = (
@@ -158,24 +150,9 @@ def _from_data(path: Path, origin: str, source: str, data: dict[str, Any]) -> Te
             else None
         )
         raise TemplateError(f"{path}: a template needs a 'user' message (a string)", hint=hint)
-    variables: dict[str, Variable] = {}
-    for name, spec in (data.get("variables") or {}).items():
-        if not isinstance(spec, dict):
-            raise TemplateError(f"{path}: [variables.{name}] must be a table")
-        variables[name] = Variable(
-            name=name,
-            default=spec.get("default"),
-            help=str(spec.get("help", "")),
-            required=bool(spec.get("required", False)),
-            choices=tuple(str(c) for c in spec.get("choices", ())),
-        )
-    settings = dict(data.get("settings") or {})
-    bad = sorted(set(settings) - _SETTING_KEYS)
-    if bad:
-        raise TemplateError(f"{path}: unknown setting {bad[0]!r} in [settings]")
-    examples = tuple(
-        (str(ex.get("user", "")), str(ex.get("assistant", ""))) for ex in data.get("examples", ())
-    )
+    for key in ("name", "description", "system"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise TemplateError(f"{path}: {key!r} must be a string")
     return Template(
         schema=_schema(path, data.get("schema")),
         name=str(data.get("name", path.stem)),
@@ -183,11 +160,11 @@ def _from_data(path: Path, origin: str, source: str, data: dict[str, Any]) -> Te
         path=path,
         origin=origin,
         source=source,
-        variables=variables,
-        settings=settings,
+        variables=_variables(path, data.get("variables") or {}),
+        settings=_settings(path, data.get("settings") or {}),
         system=data.get("system"),
         user=data["user"],
-        examples=examples,
+        examples=_examples(path, data.get("examples", [])),
     )
 
 
@@ -214,6 +191,54 @@ def render_fragment(name: str, part: str, values: Mapping[str, Any]) -> str:
     return rendered.strip()
 
 
+def _variables(path: Path, table: Any) -> dict[str, Variable]:
+    if not isinstance(table, dict):
+        raise TemplateError(f"{path}: [variables] must be a table of [variables.NAME] tables")
+    variables: dict[str, Variable] = {}
+    for name, spec in table.items():
+        if not isinstance(spec, dict):
+            raise TemplateError(f"{path}: [variables.{name}] must be a table")
+        default, choices = spec.get("default"), spec.get("choices", [])
+        if default is not None and not isinstance(default, _SCALAR):
+            raise TemplateError(f"{path}: [variables.{name}] default must be a string or number")
+        if not isinstance(choices, list) or not all(isinstance(c, _SCALAR) for c in choices):
+            raise TemplateError(f"{path}: [variables.{name}] choices must be a list of strings")
+        variables[name] = Variable(
+            name=name,
+            default=default,
+            help=str(spec.get("help", "")),
+            required=bool(spec.get("required", False)),
+            choices=tuple(str(c) for c in choices),
+        )
+    return variables
+
+
+def _settings(path: Path, table: Any) -> dict[str, Any]:
+    from llmcli.prompts.settings import SettingError, check_setting
+
+    if not isinstance(table, dict):
+        raise TemplateError(f"{path}: [settings] must be a table")
+    try:
+        return {key: check_setting(key, value) for key, value in table.items()}
+    except SettingError as exc:
+        raise TemplateError(f"{path}: [settings] {exc}") from None
+
+
+def _examples(path: Path, items: Any) -> tuple[tuple[str, str], ...]:
+    shape = f"{path}: examples must be [[examples]] tables with user and assistant strings"
+    if not isinstance(items, list):
+        raise TemplateError(shape)
+    pairs = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise TemplateError(shape)
+        user, assistant = item.get("user", ""), item.get("assistant", "")
+        if not isinstance(user, str) or not isinstance(assistant, str):
+            raise TemplateError(shape)
+        pairs.append((user, assistant))
+    return tuple(pairs)
+
+
 def _table_with_key(data: Mapping[str, Any], key: str, prefix: str = "") -> str | None:
     """The dotted name of the TOML table a top-level key fell into, if any."""
     for name, value in data.items():
@@ -234,15 +259,20 @@ def template_paths(env: Environment) -> dict[str, tuple[Path, str]]:
         found[path.stem] = (path, "built-in")
     if env.templates_dir.is_dir():
         for path in sorted(env.templates_dir.glob(f"*{SUFFIX}")):
-            found[path.stem] = (path, "user")
+            if path.is_file():  # not a FIFO or a directory named *.toml: reading would block
+                found[path.stem] = (path, "user")
     return found
 
 
 def load_template(name: str, env: Environment) -> Template:
     """A template by name, or by path to a .toml file."""
     if name.endswith(SUFFIX) or "/" in name:
-        path = Path(name).expanduser()
-        if not path.is_file():
+        path = Path(os.path.expanduser(name))  # pathlib raises for ~unknown-user
+        try:
+            found = path.is_file()
+        except OSError:  # a name too long for the system
+            found = False
+        if not found:
             raise TemplateError(f"template file not found: {name}")
         return parse_template(path, "file")
     paths = template_paths(env)

@@ -55,14 +55,46 @@ _ABBREVIATION = re.compile(
 
 def sentences(text: str) -> list[str]:
     """Sentence pieces, joined back to `text`: cut at sentence ends, but not after an
-    abbreviation or an initial, nor before a word in lower case ("e.g. this", "Dr. Who")."""
-    out: list[str] = []
+    abbreviation or an initial, nor before a word in lower case ("e.g. this", "Dr. Who").
+
+    Linear: the abbreviation check reads only the piece just before the cut (the word before
+    a full stop is in it), and a sentence's pieces are joined once at the end."""
+    out: list[list[str]] = []
+    previous = ""
     for piece in split_keep(text, BOUNDARIES[2]):
-        if out and (_ABBREVIATION.search(out[-1]) or piece[:1].islower()):
-            out[-1] += piece
+        if out and (_ABBREVIATION.search(previous) or piece[:1].islower()):
+            out[-1].append(piece)
         else:
-            out.append(piece)
-    return out
+            out.append([piece])
+        previous = piece
+    return ["".join(parts) for parts in out]
+
+
+# Fenced code (``` or ~~~ on a line of its own, closed by the same marker): one scan for the
+# openers and one for the closers, matched by position (a regex with a lazy body was
+# quadratic on an unclosed fence).
+_FENCE_OPEN = re.compile(r"^(```|~~~)[^\n]*\n", re.MULTILINE)
+_FENCE_CLOSE = {m: re.compile(rf"^{m}[ \t]*$", re.MULTILINE) for m in ("```", "~~~")}
+
+
+def fences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each closed fenced block, the closing marker's line included."""
+    import bisect
+
+    closers = {m: [c.start() for c in rx.finditer(text)] for m, rx in _FENCE_CLOSE.items()}
+    found: list[tuple[int, int]] = []
+    pos = 0
+    while opener := _FENCE_OPEN.search(text, pos):
+        starts = closers[opener.group(1)]
+        k = bisect.bisect_left(starts, opener.end())
+        if k == len(starts):  # unclosed: its lines are text; a later opener may still close
+            pos = opener.end()
+            continue
+        line_end = text.find("\n", starts[k])
+        end = len(text) if line_end < 0 else line_end
+        found.append((opener.start(), end))
+        pos = end
+    return found
 
 
 def chunk_text(text: str, budget: int, tok: Tokenizer) -> list[str]:

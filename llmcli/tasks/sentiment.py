@@ -8,7 +8,6 @@ text costs only its own tokens.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 
 from llmcli.engine import Engine, Message, ScoringEngine
 from llmcli.errors import ContextOverflowError, InputError, TemplateError, UsageError
+from llmcli.inputs import parse_json_line, split_lines
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, no_progress
 
@@ -211,9 +211,9 @@ def jsonl_texts(lines: Iterable[str | InputError], field_name: str) -> Iterator[
             yield line
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield InputError(f"not valid JSON ({exc.msg} at column {exc.colno})")
+            obj = parse_json_line(line)
+        except ValueError as exc:
+            yield InputError(str(exc))
             continue
         value = obj.get(field_name) if isinstance(obj, dict) else None
         if not isinstance(value, str):
@@ -300,7 +300,7 @@ class EvalReport:
 def parse_eval(text: str, origin: str) -> list[tuple[str, str]]:
     """`text<TAB>label` rows (a `text<TAB>label` header line is skipped)."""
     rows: list[tuple[str, str]] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(split_lines(text), 1):  # not splitlines: U+2028 is text
         if not line.strip() or (number == 1 and line.strip().lower() == "text\tlabel"):
             continue
         item, sep, label = line.rpartition("\t")

@@ -20,7 +20,14 @@ from llmcli.engine import Engine, GenerationOptions, Stats
 from llmcli.engine.grammar import numbered_rows
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, WarnFn, call_timings, no_progress, no_warning
-from llmcli.tasks.chunking import BOUNDARIES, chunk_text, sentences, split_edges, split_keep
+from llmcli.tasks.chunking import (
+    BOUNDARIES,
+    chunk_text,
+    fences,
+    sentences,
+    split_edges,
+    split_keep,
+)
 from llmcli.tasks.languages import Lang
 
 DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces better
@@ -30,7 +37,6 @@ DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces
 UNITS = ("sentence", "paragraph")
 BATCH = 8  # lines per call in line mode
 MARGIN = 32
-_FENCE = re.compile(r"^(```|~~~)[^\n]*\n.*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _MARKER = re.compile(
     r"^([ \t]*(?:(?:[-*+•]|\d{1,3}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?|>+[ \t]?|#{1,6}[ \t]+)?)"
 )
@@ -289,10 +295,10 @@ def _blocks(text: str) -> list[tuple[str, str]]:
     """("code", fenced block) kept verbatim, and ("text", paragraph) to translate, in order."""
     out: list[tuple[str, str]] = []
     start = 0
-    for fence in _FENCE.finditer(text):
-        out.extend(("text", p) for p in split_keep(text[start : fence.start()], BOUNDARIES[0]))
-        out.append(("code", fence.group(0)))
-        start = fence.end()
+    for begin, end in fences(text):
+        out.extend(("text", p) for p in split_keep(text[start:begin], BOUNDARIES[0]))
+        out.append(("code", text[begin:end]))
+        start = end
     out.extend(("text", p) for p in split_keep(text[start:], BOUNDARIES[0]))
     return out
 
