@@ -158,10 +158,10 @@ class RemoteEngine:
     def stream(
         self, messages: Sequence[Message], options: GenerationOptions
     ) -> Iterator[StreamEvent]:
-        events = self._events(request_body(self.info, messages, options))
+        events = self._events(request_body(self.info, messages, options), messages)
         return self.transform(events) if self.transform else events
 
-    def _events(self, body: dict[str, Any]) -> Iterator[StreamEvent]:
+    def _events(self, body: dict[str, Any], messages: Sequence[Message]) -> Iterator[StreamEvent]:
         import httpx
 
         from llmcli.engine.sse import DONE, NotJson, event_data, parse
@@ -190,7 +190,10 @@ class RemoteEngine:
                     ) from None
         if not reply.done and reply.finish is None:
             raise self._broken(reply, "the stream ended without its last event")
-        yield reply.stats(time.perf_counter() - start)
+        total = time.perf_counter() - start
+        if not reply.usage and not reply.timings:  # llama-cpp-python streams no usage
+            reply.usage = {"prompt_tokens": self.count_prompt_tokens(messages)}
+        yield reply.stats(total)
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
         try:
