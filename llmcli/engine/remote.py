@@ -352,10 +352,12 @@ def request_body(
         body["seed"] = o.seed
     if o.stop:
         body["stop"] = list(o.stop)
-    if info.kind in LLAMA:
-        body.update(top_k=o.top_k, min_p=o.min_p, repeat_penalty=o.repeat_penalty)
-    elif info.kind == "vllm":
-        body.update(top_k=o.top_k, min_p=o.min_p, repetition_penalty=o.repeat_penalty)
+    # repeat_penalty is not sent: in-process, llama-cpp-python 0.3.36 never feeds tokens to
+    # its penalty sampler, so the option has no effect there; sending it would make the same
+    # command answer differently on a server (measured: bench/remote.py). Send it once the
+    # in-process engine applies it.
+    if info.kind in (*LLAMA, "vllm"):
+        body.update(top_k=o.top_k, min_p=o.min_p)
     if o.grammar is not None:
         if info.kind not in (*LLAMA, "vllm"):
             raise UsageError(f"this server ({info.kind}) does not take GBNF grammars")

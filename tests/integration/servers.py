@@ -80,7 +80,9 @@ def start_llama_server(
 ) -> RunningServer:
     port = free_port()
     cmd = [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["-t", threads(), "-c", str(CTX * slots), "-np", str(slots), "--no-webui", *extra]
+    cmd += ["-t", threads(), "-c", str(CTX * slots), "-np", str(slots), "--no-webui"]
+    # flash attention off, as in-process (llama-cpp-python's default): the same numbers
+    cmd += ["-fa", "off", *extra]
     return _start("llama-server", cmd, port, log_dir, "/health")
 
 
