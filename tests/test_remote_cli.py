@@ -75,6 +75,12 @@ def test_named_endpoint_with_model_id_and_key_variable(llm: Runner, tmp_path: Pa
     assert second.model == "org/other-model"
 
 
+def test_endpoint_flag_may_name_a_configured_server(llm: Runner, tmp_path: Path) -> None:
+    config(tmp_path, '[endpoints.a]\nurl = "http://a:1"\nmodel = "x"\n')
+    assert llm("run", "--endpoint", "@a", "-m", "y", "hi").exit_code == 0
+    assert [(e.url, e.model, e.name) for e in llm.endpoints] == [("http://a:1", "y", "a")]
+
+
 def test_unknown_endpoint_name_and_bad_urls_are_usage_errors(llm: Runner, tmp_path: Path) -> None:
     result = llm("run", "-m", "@nowhere", "hi")
     assert result.exit_code == 2 and "no endpoint named 'nowhere'" in result.stderr

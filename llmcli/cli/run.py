@@ -23,6 +23,8 @@ Examples:
   llm run -m ./models/qwen2.5-0.5b-instruct-q4_k_m.gguf --temperature 0 "2+2?"
 
   llm run -t summarize -p length=short -f report.txt
+
+  llm run --endpoint http://127.0.0.1:8080 "2+2?"     # on an OpenAI-compatible server
 """
 
 
