@@ -178,3 +178,15 @@ def test_sentiment_scores_on_llama_server(llm: Runner, server: MockServer) -> No
 
 def test_endpoint_dataclass_hides_the_key() -> None:
     assert "secret" not in repr(Endpoint(URL, api_key="secret"))
+
+
+def test_summarize_is_sized_on_the_servers_context(llm: Runner, server: MockServer) -> None:
+    server.n_ctx = 1024  # the mock counts one token a character
+    text = "The council met on Monday and approved a new park near the river. " * 60
+    result = llm("summarize", "--endpoint", URL, stdin=text)
+    assert result.exit_code == 0, result.stderr
+    asked = server.bodies("/v1/chat/completions")
+    assert len(asked) > 2  # mapped over parts, then reduced
+    for body in asked:
+        prompt = "".join(f"<{m['role']}>{m['content']}" for m in body["messages"])
+        assert len(prompt) < server.n_ctx
