@@ -9,6 +9,7 @@ llama-server (`make servers`, or LLM_LLAMA_SERVER).
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,11 +56,11 @@ def run() -> str:
     binary = llama_server_binary()
     if binary is None:
         raise RuntimeError("no llama-server: run `make servers` or set LLM_LLAMA_SERVER")
-    n_threads = bench_threads()
+    n_threads = int(os.environ.get("LLM_THREADS") or bench_threads())
     rows: list[list[object]] = []
-    with llm_env(LLM_THREADS=str(n_threads), LLMCLI_TEST_THREADS=str(n_threads)) as env:
+    with llm_env(LLM_THREADS=str(n_threads)) as env:
         logs = Path(tempfile.mkdtemp(prefix="llm-bench-srv-"))
-        server = start_llama_server(binary, model_path(), logs)
+        server = start_llama_server(binary, model_path(), logs, n_threads=n_threads)
         try:
             remote = ["--endpoint", server.url]
             for case in cases():
