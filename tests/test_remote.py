@@ -235,8 +235,11 @@ def test_a_stream_that_ends_without_its_last_event_is_broken_not_finished() -> N
 
 
 def test_an_error_event_in_the_stream_and_a_context_refusal() -> None:
+    reply = sse({"error": {"message": "slot died"}})
+    with pytest.raises(ServerError, match="failed during the reply: slot died"):
+        join_stream(MockServer(reply=reply).open().stream(HI, OPTS))
     reply = sse(delta("a"), {"error": {"message": "slot died"}})
-    with pytest.raises(ServerError, match="slot died"):
+    with pytest.raises(StreamBrokenError, match=r"after 1 character \(slot died"):
         join_stream(MockServer(reply=reply).open().stream(HI, OPTS))
 
     def too_long(request: httpx.Request) -> httpx.Response | None:

@@ -179,7 +179,7 @@ class RemoteEngine:
                         if data == DONE:
                             reply.done = True
                             break
-                        for chunk in reply.feed(self._event(parse(data))):
+                        for chunk in reply.feed(self._event(parse(data), reply)):
                             reply.mark_first(start)
                             yield chunk
                 except httpx.TransportError as exc:
@@ -200,19 +200,23 @@ class RemoteEngine:
             data = response.json()
         except ValueError:
             raise self.server.not_json(response, "/v1/chat/completions") from None
-        return self._event(data if isinstance(data, dict) else {})
+        return self._event(data if isinstance(data, dict) else {}, _Reply())
 
-    def _event(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def _event(self, obj: dict[str, Any], reply: _Reply) -> dict[str, Any]:
+        """An event, or the error the server sent instead (after text: a broken reply)."""
         if "error" in obj:
             error = obj["error"]
-            said = error.get("message", error) if isinstance(error, dict) else error
+            said = str(error.get("message", error) if isinstance(error, dict) else error)
+            if reply.parts:
+                raise self._broken(reply, said)
             raise ServerError(f"{self.location} failed during the reply: {said}")
         return obj
 
     def _broken(self, reply: _Reply, detail: str) -> StreamBrokenError:
         text = reply.text()
         return StreamBrokenError(
-            f"{self.location} broke off the reply after {len(text):,} characters ({detail})",
+            f"{self.location} broke off the reply after {len(text):,} "
+            f"character{'' if len(text) == 1 else 's'} ({detail})",
             partial=text,
         )
 
