@@ -129,6 +129,10 @@ def test_a_server_killed_mid_reply_keeps_the_text_and_exits_1(
     assert result.exit_code == 1
     assert result.stdout.startswith("Once upon a time")
     assert result.stderr.count("\n") == 1 and "broke off the reply" in result.stderr
+    result = llm("run", "--endpoint", URL, "--json", "story")
+    data = json.loads(result.stdout)
+    assert result.exit_code == 1 and data["text"] == "Once upon a time"
+    assert "broke off the reply" in data["error"]
 
 
 def test_ctrl_c_during_a_remote_reply_exits_130_with_the_text_kept(

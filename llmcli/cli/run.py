@@ -67,9 +67,14 @@ def run(
         events = loaded.engine.stream(messages, opts)
         if flags.json:
             from llmcli.engine import join_stream
+            from llmcli.errors import StreamBrokenError
             from llmcli.output import emit_json, json_envelope
 
-            done = join_stream(events)
+            try:
+                done = join_stream(events)
+            except StreamBrokenError as exc:  # a server died mid-reply: keep what it said
+                emit_json(env, json_envelope(exc.partial, loaded, tmpl.name, {}, error=exc.message))
+                raise
             emit_json(env, json_envelope(done.text, loaded, tmpl.name, done.stats.as_dict()))
             return
         from llmcli.output import notice, stats_line
