@@ -194,3 +194,11 @@ def test_summarize_is_sized_on_the_servers_context(llm: Runner, server: MockServ
     for body in asked:
         prompt = "".join(f"<{m['role']}>{m['content']}" for m in body["messages"])
         assert len(prompt) < server.n_ctx
+
+
+def test_info_table_lists_each_endpoint(llm: Runner) -> None:
+    llm.environ["LLM_ENDPOINT"] = "http://a:1,http://b:2"
+    result = llm("info")
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if "url: http://" in line]
+    assert len(lines) == 2 and lines[0].startswith("endpoints")
