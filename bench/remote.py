@@ -105,15 +105,18 @@ def run() -> str:
             ),
             "",
             f"Shapes: {'all the same' if shapes_ok else 'SOME DIFFER'}. Answers: greedy "
-            "decoding on both; where a text is not identical the column gives "
-            "how much of it is (the shared start, in characters): the two llama.cpp builds "
-            "compute the same logits to about 1e-4, and a near-tie between two tokens "
-            "then goes either way (translate: the remembered batch size, a hint per "
-            "model file, also differs). "
+            "decoding on both. The logits agree (at the first difference of "
+            '`run --json`: log P("!") -0.8884 in-process, -0.8883 on the server); the texts '
+            "part where in-process's repeat penalty (1.1 over the tokens generated so far) "
+            "changes the choice: llama-server would also count the prompt in that window, so "
+            "the remote engine does not send it (with it, `run` differs after a few words). "
+            "The column gives the shared start of the answers; translate also differs in the "
+            "remembered batch size (a hint per model file). "
             f"Sentiment labels on all {n} rows of `../shared/eval/sentiment_dev.tsv` (`--batch`): "
             f"{agreement:.1%} agree ({verdict} the {AGREEMENT_GOAL:.0%} goal). Wall time of "
             f"that batch, measured under load (to re-measure): in-process {walls[0]:.0f} s, "
-            f"through the server {walls[1]:.0f} s (about four HTTP requests a text).",
+            f"through the server {walls[1]:.0f} s (several HTTP requests a text: "
+            "template, tokens, one scoring call).",
         ]
     )
 

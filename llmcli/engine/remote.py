@@ -356,10 +356,11 @@ def request_body(
         body["seed"] = o.seed
     if o.stop:
         body["stop"] = list(o.stop)
-    # repeat_penalty is not sent: in-process, llama-cpp-python 0.3.36 never feeds tokens to
-    # its penalty sampler, so the option has no effect there; sending it would make the same
-    # command answer differently on a server (measured: bench/remote.py). Send it once the
-    # in-process engine applies it.
+    # repeat_penalty is not sent: llama-server counts the prompt in its penalty window (its
+    # init_sampler feeds the prompt to the sampler), llama-cpp-python in-process only the
+    # generated tokens, so the same 1.1 penalises the prompt's words on a server (measured:
+    # `run --temperature 0 "Name three colors."` differs from in-process after a few words
+    # with it, is identical without it).
     if info.kind in (*LLAMA, "vllm"):
         body.update(top_k=o.top_k, min_p=o.min_p)
     if o.grammar is not None:
