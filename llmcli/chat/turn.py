@@ -18,9 +18,8 @@ from llmcli.errors import LlmError
 
 if TYPE_CHECKING:
     from llmcli.engine import GenerationOptions, Stats
-    from llmcli.models import ResolvedModel
     from llmcli.output.stream import TextSink
-    from llmcli.runtime import LoadedModel, ModelLoader
+    from llmcli.runtime import LoadedModel, ModelLoader, Target
 
 Notify = Callable[[str], None]
 
@@ -46,7 +45,7 @@ class Chat:
     show_thinking: bool = False  # thinking in full, not folded into one line
     last_stats: Stats | None = None
     _model: LoadedModel | None = None
-    _resolved: ResolvedModel | None = None
+    _resolved: Target | None = None
 
     # -- the model --------------------------------------------------------------------------
 
@@ -58,7 +57,7 @@ class Chat:
     def open(self, spec: str | None) -> LoadedModel:
         return self._load(self.loader.resolve(spec))
 
-    def _load(self, resolved: ResolvedModel) -> LoadedModel:
+    def _load(self, resolved: Target) -> LoadedModel:
         self._model = self.loader.load(resolved)
         self._resolved = resolved
         self.session.model = self._model.spec
@@ -138,6 +137,7 @@ class Chat:
             "file": self.model.path.name,
             "ctx": engine.n_ctx,
             "session": self.session.name,
+            **({"endpoint": self.model.endpoint} if self.model.endpoint else {}),
         }
 
 

@@ -33,6 +33,8 @@ Examples:
 
   llm chat --continue               # resume the latest conversation
 
+  llm chat -m @gpu                  # on the server [endpoints.gpu] of config.toml
+
   printf 'hi\\nand then?\\n' | llm chat      # scripted: one turn per line
 
   llm chat --grammar answer.gbnf    # every reply held to a GBNF grammar

@@ -53,6 +53,8 @@ line, in order, `null` for a line that failed (its reason on stderr, exit 4 at t
   llm run -m Qwen/Qwen3-0.6B-GGUF --no-think "Capital of Peru?"
 
   llm run -m Qwen/Qwen3-0.6B-GGUF --show-thinking "Is 221 prime?" > out.txt
+
+  llm run --endpoint http://127.0.0.1:8080 "2+2?"     # on an OpenAI-compatible server
 """
 
 
@@ -145,9 +147,14 @@ def _generate(
     events = loaded.engine.stream(messages, opts)
     if json_out:
         from llmcli.engine import join_stream
+        from llmcli.errors import StreamBrokenError
         from llmcli.output import emit_json, json_envelope
 
-        done = join_stream(events)
+        try:
+            done = join_stream(events)
+        except StreamBrokenError as exc:  # a server died mid-reply: keep what it said
+            emit_json(env, json_envelope(exc.partial, loaded, template, {}, error=exc.message))
+            raise
         timings = done.stats.as_dict()
         envelope = json_envelope(done.text, loaded, template, timings, reasoning=done.reasoning)
         emit_json(env, envelope)

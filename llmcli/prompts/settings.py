@@ -39,7 +39,9 @@ _DECLARED = (
     Setting("seed", int, lambda v: 0 <= v <= SEED_MAX, f"0 to {SEED_MAX}", optional=True),
     Setting("stop", str, lambda v: all(v), "a string or a list of non-empty strings"),
     # the model's thinking switch (GenerationOptions.think); None: the model's own default
-    Setting("think", bool, lambda v: True, "on, off, or 'default' (the model's own)", optional=True),
+    Setting(
+        "think", bool, lambda v: True, "on, off, or 'default' (the model's own)", optional=True
+    ),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in _DECLARED}
 SET_KEYS = tuple(k for k in SETTINGS if k != "stop")  # what /set changes
