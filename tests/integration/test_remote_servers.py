@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.integration.conftest import LLM, RunLlm
 from tests.integration.servers import RunningServer, free_port, start_llama_server
 
-JSON_KEYS = {"text", "model", "model_path", "template", "timings"}
+JSON_KEYS = {"text", "model", "model_path", "template", "reasoning", "timings"}  # run --json
 
 
 def test_run_json_has_the_in_process_shape_plus_the_endpoint(
