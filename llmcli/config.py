@@ -32,7 +32,10 @@ class Settings:
     top_p: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
+    chat_template: str | None = None  # every model: a Jinja file or a built-in format name
     aliases: Mapping[str, str] = field(default_factory=dict)
+    # [chat_templates]: model spec, alias or file name -> a Jinja file or built-in format name
+    chat_templates: Mapping[str, str] = field(default_factory=dict)
 
     def merged(self, **overrides: Any) -> Settings:
         """Overlay the non-None values (flags, env) on these settings."""
@@ -49,6 +52,7 @@ _ENV_KEYS: dict[str, str] = {
     "top_p": "LLM_TOP_P",
     "max_tokens": "LLM_MAX_TOKENS",
     "seed": "LLM_SEED",
+    "chat_template": "LLM_CHAT_TEMPLATE",
 }
 _TYPES: dict[str, type] = {
     "model": str,
@@ -59,6 +63,7 @@ _TYPES: dict[str, type] = {
     "top_p": float,
     "max_tokens": int,
     "seed": int,
+    "chat_template": str,
 }
 SETTING_NAMES = tuple(_TYPES)
 
@@ -95,7 +100,12 @@ def load_settings(env: Environment) -> Settings:
     aliases = data.get("aliases", {})
     if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
         raise ConfigError(f"{env.config_path}: [aliases] must map names to model specs")
-    return validate(Settings(aliases=dict(aliases), **values))
+    templates = data.get("chat_templates", {})
+    if not isinstance(templates, dict) or not all(isinstance(v, str) for v in templates.values()):
+        raise ConfigError(
+            f"{env.config_path}: [chat_templates] must map model names to template files"
+        )
+    return validate(Settings(aliases=dict(aliases), chat_templates=dict(templates), **values))
 
 
 def validate(settings: Settings) -> Settings:
@@ -152,4 +162,4 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def setting_fields() -> list[str]:
-    return [f.name for f in fields(Settings) if f.name != "aliases"]
+    return [f.name for f in fields(Settings) if f.name not in ("aliases", "chat_templates")]

@@ -48,6 +48,7 @@ class FakeEngine:
     score_calls: list[tuple[list[Message], list[str]]] = field(default_factory=list)
     closed: bool = False
     interrupt_after: int | None = None  # raise KeyboardInterrupt after this many chunks
+    base_model: bool = False  # like LlamaEngine's: no chat template, text completion only
     _vocab: dict[str, int] = field(default_factory=dict)
     _words: list[str] = field(default_factory=list)
 

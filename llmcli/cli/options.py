@@ -74,6 +74,7 @@ class RunFlags:
     """The shared flags of one command run, typed; unset values are None."""
 
     model: str | None = None
+    chat_template: str | None = None
     runtime: Runtime = field(default_factory=Runtime)
     sampling: Sampling = field(default_factory=Sampling)
     json: bool = False
@@ -85,6 +86,7 @@ class RunFlags:
         runtime, sampling = self.runtime, self.sampling
         return {
             "model": self.model,
+            "chat_template": self.chat_template,
             "ctx": runtime.ctx,
             "gpu_layers": runtime.gpu_layers,
             "threads": runtime.threads,
@@ -105,7 +107,13 @@ class Group:
 
 _SPEC = "Model spec: owner/repo[:QUANT], path.gguf, or alias."
 _GPU = "Layers to offload: auto, all, or a number."
-MODEL = Group((("model", *_value(str, "--model", "-m", help=_SPEC)),))
+_CHAT_TEMPLATE = "Chat template over the model's own: a Jinja file or a built-in format name."
+MODEL = Group(
+    (
+        ("model", *_value(str, "--model", "-m", help=_SPEC)),
+        ("chat_template", *_value(str, "--chat-template", help=_CHAT_TEMPLATE)),
+    )
+)
 SAMPLING = Group(
     (
         ("temperature", *_value(float, "--temperature", help="Sampling temperature (0 = greedy).")),
