@@ -164,3 +164,55 @@ def test_chat_refuses_a_base_model(llm: Runner, engine: FakeEngine, bundled_mode
     assert result.exit_code == 3
     assert "base model" in result.stderr and "llm run" in result.stderr
     assert engine.closed and not engine.calls
+
+
+def test_models_show_says_what_the_model_can_do(llm: Runner, bundled_model: Path) -> None:
+    import json
+
+    result = llm("models", "show", str(bundled_model), "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["template"] == {"kind": "own", "name": "tokenizer.chat_template"}
+    assert data["thinking"] is False
+    assert data["architecture"] == "llama" and data["quant"] == "Q4_1"
+    assert data["context_length"] == 8192 and data["parameters"] > 100_000_000
+    plain = llm("models", "show", str(bundled_model)).stdout
+    assert "template        own (tokenizer.chat_template)" in plain
+    assert "thinking        no" in plain
+
+
+def test_models_show_uses_the_configured_override(llm: Runner, bundled_model: Path) -> None:
+    import json
+
+    config = llm.tmp_path / "config"
+    config.mkdir()
+    (config / "config.toml").write_text(f'[chat_templates]\n"{bundled_model.name}" = "gemma"\n')
+    data = json.loads(llm("models", "show", str(bundled_model), "--json").stdout)
+    assert data["template"] == {"kind": "builtin", "name": "gemma"}
+
+
+def test_model_switch_to_a_broken_template_or_base_model_keeps_the_model(
+    llm: Runner, engine: FakeEngine, tmp_path: Path
+) -> None:
+    from llmcli.engine import EngineParams
+    from tests.test_chat_repl import ENTER, type_keys, users
+
+    broken, base = tmp_path / "broken.gguf", tmp_path / "base.gguf"
+    for path in (broken, base):
+        path.write_bytes(b"GGUF")  # the fake factory never reads it
+    real = llm.factory
+
+    def factory(params: EngineParams) -> FakeEngine:
+        if params.model_path == broken:
+            raise ChatTemplateError("broken.gguf's chat template does not compile: x (line 1)")
+        if params.model_path == base:
+            return FakeEngine(base_model=True, model_path=base)
+        return real(params)
+
+    llm.factory = factory  # type: ignore[method-assign]
+    keys = f"/model {broken}" + ENTER + "hi" + ENTER + f"/model {base}" + ENTER + "again" + ENTER
+    result = type_keys(llm, keys + "/model" + ENTER)
+    assert "broken.gguf's chat template does not compile" in result.stderr
+    assert "base.gguf is a base model" in result.stderr
+    assert users(engine) == ["hi", "again"]
+    assert "model smollm2" in result.stdout
