@@ -116,7 +116,7 @@ def test_override_by_name_or_file(tmp_path: Path) -> None:
     path.write_text("{% for m in messages %}[INST]{{ m.content }}[/INST]{% endfor %}")
     choice = read_override(str(path))
     assert (choice.kind, choice.name) == ("override", str(path))
-    assert choice.stops == ("[INST]",)
+    assert choice.stops == ("[INST]", "[/INST]")
     for bad in (str(tmp_path / "missing.jinja"), "no-such-format"):
         with pytest.raises(ChatTemplateError, match="neither a file"):
             read_override(bad)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import tomllib
 
@@ -50,12 +50,23 @@ class TemplateChoice:
 
 
 @lru_cache(maxsize=1)
+def _data() -> dict[str, Any]:
+    text = resources.files("llmcli.engine").joinpath("formats.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+@lru_cache(maxsize=1)
 def builtin_formats() -> dict[str, ChatFormat]:
-    data = tomllib.loads(resources.files("llmcli.engine").joinpath("formats.toml").read_text())
     return {
         name: ChatFormat(name, f["template"], tuple(f["markers"]), tuple(f["stops"]))
-        for name, f in data["formats"].items()
+        for name, f in _data()["formats"].items()
     }
+
+
+def _stop_families() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(markers, stops) of every format and stops-only family."""
+    families = [*_data()["formats"].values(), *_data()["stops"].values()]
+    return [(tuple(f["markers"]), tuple(f["stops"])) for f in families]
 
 
 def choose_format(is_special: IsSpecial) -> ChatFormat | None:
@@ -69,9 +80,9 @@ def choose_format(is_special: IsSpecial) -> ChatFormat | None:
 def template_stops(template: str) -> tuple[str, ...]:
     """End-of-turn markers of the formats a template writes: stops even as plain text."""
     stops: list[str] = []
-    for fmt in builtin_formats().values():
-        if all(m in template for m in fmt.markers):
-            stops += [s for s in fmt.stops if s not in stops]
+    for markers, family_stops in _stop_families():
+        if all(m in template for m in markers):
+            stops += [s for s in family_stops if s not in stops]
     return tuple(stops)
 
 
