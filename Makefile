@@ -85,6 +85,10 @@ $(GEMMA): | install
 	mkdir -p $(dir $(GEMMA))
 	mv $(GEMMA_TMP)/model.gguf $(GEMMA) && rm -rf $(GEMMA_TMP)
 
+# the compatibility matrix (docs/models.md): every family through every command, ~10 min
+models-doc: install llama-src gemma
+	LLM_THREADS=1 $(BIN)/python -m bench.matrix
+
 # tests find the real templates and Gemma through these
 export LLMCLI_TEMPLATES_DIR := $(LLAMA_SRC)/vendor/llama.cpp/models/templates
 export LLMCLI_GEMMA := $(GEMMA)

@@ -138,3 +138,8 @@ def test_enable_thinking_only_when_set() -> None:
     assert render_chat(HELLO, template) == "False/-"
     assert render_chat(HELLO, template, think=False) == "True/False"
     assert render_chat(HELLO, template, think=True) == "True/True"
+
+
+def test_outside_a_bounded_render_the_checks_do_not_expire() -> None:
+    compiled = compile_template("{{ 'x' | center(5) }}{{ 'ab'.replace('a', 'c') }}")
+    assert compiled.render() == "  x  cb"

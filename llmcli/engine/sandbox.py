@@ -48,7 +48,7 @@ class RenderLimit(ChatTemplateError):
 class Budget:
     time_s: float = TIME_LIMIT_S
     max_chars: int = MIN_CHARS
-    deadline: float = field(default=0.0, init=False)
+    deadline: float = field(default=float("inf"), init=False)  # set by bounded_render
     lines: int = field(default=0, init=False)
 
     def check_size(self, n: int, what: str) -> None:
