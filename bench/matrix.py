@@ -60,6 +60,10 @@ LEAKS = (
 )  # fmt: skip
 
 
+# thinking markers: <think> blocks and gpt-oss channels
+THINKING = ("<think>", "</think>", "<|channel|>", "<|message|>", "<|start|>")
+
+
 @dataclass(frozen=True)
 class Model:
     family: str
@@ -76,6 +80,8 @@ def cell(env: Mapping[str, str], spec: str, command: str) -> str:
         error = lines[-1].removeprefix("llm: error: ").rsplit(" (", 1)[0]  # without the hint
         return f"exit {sample.returncode}: {error[:100]}"
     leaked = [m for m in LEAKS if m in sample.stdout]
+    if leaked and leaked[0] in THINKING:
+        return f"leaks `{leaked[0]}`: thinking text, for the reasoning split (issue 12 part 4)"
     if leaked:
         return f"leaks `{leaked[0]}`"
     if not sample.stdout.strip():
