@@ -44,11 +44,12 @@ TEXT = (
     "The city council met on Tuesday to discuss the new park. Residents asked for more trees "
     "and a playground. The council agreed to publish a plan next month."
 )
+_GREEDY = ["--temperature", "0"]  # the table must not change from run to run
 COMMANDS: dict[str, tuple[list[str], str]] = {
-    "run": (["run", "--max-tokens", "40", "Name one fruit."], ""),
-    "chat": (["chat", "--max-tokens", "40"], "Hello!\nName one colour.\n"),
-    "summarize": (["summarize", "--max-tokens", "60"], TEXT),
-    "translate": (["translate", "--to", "pt", "--max-tokens", "40"], "Good morning, friends."),
+    "run": (["run", *_GREEDY, "--max-tokens", "40", "Name one fruit."], ""),
+    "chat": (["chat", *_GREEDY, "--max-tokens", "40"], "Hello!\nName one colour.\n"),
+    "summarize": (["summarize", *_GREEDY, "--max-tokens", "60"], TEXT),
+    "translate": (["translate", "--to", "pt", *_GREEDY, "--max-tokens", "40"], "Good morning."),
     "sentiment": (["sentiment"], "I love this park."),
 }
 # what must never reach a command's output: chat markers and thinking text
