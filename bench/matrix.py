@@ -134,7 +134,8 @@ def render(rows: list[tuple[Model, dict[str, str]]], took: float) -> str:
     head = ["family", "chat template", *COMMANDS]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for model, cells in rows:
-        lines.append("| " + " | ".join([model.family, model.template, *cells.values()]) + " |")
+        values = [model.family, model.template, *cells.values()]
+        lines.append("| " + " | ".join(v.replace("|", "\\|") for v in values) + " |")
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return "\n".join([HEADER, f"_Generated {stamp} in {took:.0f} s._", "", *lines, "", NOTES])
 
