@@ -32,7 +32,11 @@ def relabelled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "raises": "{{ 1/0 }}",
         "mistral": (TEMPLATES / "Mistral-Small-3.2-24B-Instruct-2506.jinja").read_text(),
     }
-    return {name: relabel(bundled, root / f"{name}.gguf", t) for name, t in templates.items()}
+    copies = {name: relabel(bundled, root / f"{name}.gguf", t) for name, t in templates.items()}
+    own = (TEMPLATES / "HuggingFaceTB-SmolLM3-3B.jinja").read_text()
+    named = {"tool_use": "{% for %}"}  # llama-cpp-python compiles it at load: it must not fail
+    copies["named"] = relabel(bundled, root / "named.gguf", own, named)
+    return copies
 
 
 def _no_markers(text: str) -> None:
@@ -92,3 +96,10 @@ def test_mistral_small_template_with_strftime_now_runs(
     result = run_llm("run", *args, "--json", "Say hello")
     assert result.returncode == 0, result.stderr
     _no_markers(json.loads(result.stdout)["text"])
+
+
+def test_a_broken_named_template_we_never_use_does_not_stop_the_load(
+    run_llm: RunLlm, relabelled: dict[str, Path]
+) -> None:
+    result = run_llm("run", "-m", str(relabelled["named"]), "--max-tokens", "8", "hi")
+    assert result.returncode == 0, result.stderr
