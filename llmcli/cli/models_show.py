@@ -12,7 +12,7 @@ from llmcli.cli.options import RunFlags
 from llmcli.output import human_count, human_size, table
 
 if TYPE_CHECKING:
-    from llmcli.engine.inspect import ChatCard
+    from llmcli.engine.modelcard import ChatCard
 
 
 @o.shared(o.JSON, o.VERBOSE, o.DEBUG)
@@ -27,7 +27,7 @@ def show(
     """Show what a model is and can do: architecture, parameters, quant, context length, its
     chat template (own, a built-in format, or none: a base model) and thinking support."""
     from llmcli.engine.gguf import read_gguf
-    from llmcli.engine.inspect import chat_card
+    from llmcli.engine.modelcard import chat_card
     from llmcli.models import ModelStore
     from llmcli.output import emit_json
     from llmcli.output.progress import make_progress
