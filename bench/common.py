@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -82,7 +83,9 @@ def run_cmd(
         )
 
 
-def _wait4(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, int, os.struct_rusage]:
+def _wait4(
+    proc: subprocess.Popen[bytes], timeout: float
+) -> tuple[int, int, resource.struct_rusage]:
     deadline = time.monotonic() + timeout
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)

@@ -47,9 +47,12 @@ class Settings:
     top_p: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
+    chat_template: str | None = None  # every model: a Jinja file or a built-in format name
     aliases: Mapping[str, str] = field(default_factory=dict)
     endpoints: tuple[str, ...] = ()  # --endpoint / LLM_ENDPOINT: URLs or @NAMEs, in order
     named_endpoints: Mapping[str, EndpointConfig] = field(default_factory=dict)
+    # [chat_templates]: model spec, alias or file name -> a Jinja file or built-in format name
+    chat_templates: Mapping[str, str] = field(default_factory=dict)
 
     def merged(self, **overrides: Any) -> Settings:
         """Overlay the non-None values (flags, env) on these settings."""
@@ -66,6 +69,7 @@ _ENV_KEYS: dict[str, str] = {
     "top_p": "LLM_TOP_P",
     "max_tokens": "LLM_MAX_TOKENS",
     "seed": "LLM_SEED",
+    "chat_template": "LLM_CHAT_TEMPLATE",
 }
 _TYPES: dict[str, type] = {
     "model": str,
@@ -76,12 +80,13 @@ _TYPES: dict[str, type] = {
     "top_p": float,
     "max_tokens": int,
     "seed": int,
+    "chat_template": str,
 }
 SETTING_NAMES = tuple(_TYPES)
 # Every top-level key config.toml may hold: the settings above, and the tables read elsewhere
 # ([aliases] here, [endpoints.NAME] by the remote engine). A key not declared here is reported
 # as unknown (a typo would otherwise be silently ignored): add new keys and tables here.
-CONFIG_TABLES = ("aliases", "endpoints")
+CONFIG_TABLES = ("aliases", "chat_templates", "endpoints")
 CONFIG_KEYS = frozenset((*SETTING_NAMES, *CONFIG_TABLES))
 
 Warn = Callable[[str], None]
@@ -127,9 +132,20 @@ def load_settings(env: Environment, warn: Warn | None = None) -> Settings:
         if env.environ.get(var):
             values[name] = _coerce(name, env.environ[var], var)
     aliases = _aliases(data.get("aliases", {}), env.config_path, warn)
+    templates = data.get("chat_templates", {})
+    if not isinstance(templates, dict) or not all(isinstance(v, str) for v in templates.values()):
+        raise ConfigError(
+            f"{env.config_path}: [chat_templates] must map model names to template files"
+        )
     endpoints = split_endpoints(env.environ.get("LLM_ENDPOINT", ""))
     named = read_endpoints(data.get("endpoints", {}), str(env.config_path))
-    settings = Settings(aliases=aliases, endpoints=endpoints, named_endpoints=named, **values)
+    settings = Settings(
+        aliases=aliases,
+        chat_templates=dict(templates),
+        endpoints=endpoints,
+        named_endpoints=named,
+        **values,
+    )
     return validate(settings)
 
 
@@ -279,5 +295,5 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def setting_fields() -> list[str]:
-    tables = ("aliases", "endpoints", "named_endpoints")
+    tables = ("aliases", "chat_templates", "endpoints", "named_endpoints")
     return [f.name for f in fields(Settings) if f.name not in tables]

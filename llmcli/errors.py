@@ -50,6 +50,13 @@ class ModelLoadError(LlmError):
     exit_code = ExitCode.MODEL_NOT_FOUND
 
 
+class ChatTemplateError(LlmError):
+    """The model's chat template (or --chat-template) does not compile, raises, or runs past
+    its render budget: exit 3, like a model that cannot be used."""
+
+    exit_code = ExitCode.MODEL_NOT_FOUND
+
+
 class InputError(LlmError):
     exit_code = ExitCode.INPUT_INVALID
 

@@ -75,7 +75,7 @@ class ModelLoader:
             path = engine.model_path
             loaded = LoadedModel(target.spec or path.name, path, engine, target.endpoint.shown)
         else:
-            engine = self.env.engine_factory(self.engine_params(target.path))
+            engine = self.env.engine_factory(self.engine_params(target.path, target))
             loaded = LoadedModel(target.spec, target.path, engine)
         for line in engine.notices:
             self.progress.notice(line)
@@ -90,7 +90,7 @@ class ModelLoader:
         finally:
             loaded.engine.close()
 
-    def engine_params(self, path: Path) -> EngineParams:
+    def engine_params(self, path: Path, resolved: ResolvedModel | None = None) -> EngineParams:
         from llmcli.engine.kvcache import settings_from_env
 
         return EngineParams(
@@ -101,7 +101,19 @@ class ModelLoader:
             verbose=self.env.verbose,
             log=self.log,
             kv_cache=settings_from_env(self.env.environ, self.env.cache_dir),
+            chat_template=chat_template_for(self.settings, path, resolved),
         )
+
+
+def chat_template_for(settings: Settings, path: Path, resolved: ResolvedModel | None) -> str | None:
+    """--chat-template / LLM_CHAT_TEMPLATE / config, else the model's [chat_templates] entry:
+    keyed by the spec as typed, its repo, or the file name (with or without .gguf)."""
+    if settings.chat_template:
+        return settings.chat_template
+    keys = [path.name, path.stem]
+    if resolved is not None:
+        keys = [resolved.spec, *([resolved.repo] if resolved.repo else []), *keys]
+    return next((settings.chat_templates[k] for k in keys if k in settings.chat_templates), None)
 
 
 def generation_options(

@@ -49,6 +49,7 @@ class FakeEngine:
     closed: bool = False
     interrupt_after: int | None = None  # raise KeyboardInterrupt after this many chunks
     thinking: ThinkFormat | None = None  # a reasoning model: replies split as LlamaEngine does
+    base_model: bool = False  # like LlamaEngine's: no chat template, text completion only
     _vocab: dict[str, int] = field(default_factory=dict)
     _words: list[str] = field(default_factory=list)
 

@@ -16,6 +16,7 @@ from tests.fake_engine import FakeEngine
 Target = dict[str, tuple[str | None, str, object]]  # flag -> (value typed, field, expected)
 LOAD: Target = {"--ctx": ("300", "n_ctx", 512), "--threads": ("3", "threads", 3)}
 LOAD |= {"--gpu-layers": ("0", "gpu_layers", "0"), "--verbose": (None, "verbose", True)}
+LOAD |= {"--chat-template": ("chatml", "chat_template", "chatml")}
 SAMPLE: Target = {
     "--temperature": ("0.25", "temperature", 0.25),
     "--top-p": ("0.5", "top_p", 0.5),

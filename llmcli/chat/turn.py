@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from llmcli.chat.session import Fit, Session
 from llmcli.chat.store import SessionStore
 from llmcli.env import Environment
-from llmcli.errors import LlmError
+from llmcli.errors import ChatTemplateError, LlmError
 
 if TYPE_CHECKING:
     from llmcli.engine import GenerationOptions, Stats
@@ -58,7 +58,14 @@ class Chat:
         return self._load(self.loader.resolve(spec))
 
     def _load(self, resolved: Target) -> LoadedModel:
-        self._model = self.loader.load(resolved)
+        loaded = self.loader.load(resolved)
+        if getattr(loaded.engine, "base_model", False):  # LlamaEngine's; other backends chat
+            loaded.engine.close()
+            raise ChatTemplateError(
+                f"{loaded.path.name} is a base model (no chat template): it cannot chat",
+                hint="llm run completes text with it; --chat-template NAME|FILE forces a format",
+            )
+        self._model = loaded
         self._resolved = resolved
         self.session.model = self._model.spec
         return self._model

@@ -10,10 +10,11 @@ import typer
 
 from llmcli.cli import options as o
 from llmcli.cli.context import setup
+from llmcli.cli.models_show import show
 from llmcli.cli.models_verify import register as register_verify
 from llmcli.cli.options import RunFlags
 from llmcli.env import Environment
-from llmcli.output import human_count, human_size, table
+from llmcli.output import human_size, table
 
 if TYPE_CHECKING:
     from llmcli.models import ModelStore
@@ -186,49 +187,6 @@ def _default_path(store: ModelStore) -> str | None:
         return str(store.resolve(None).path)
     except LlmError:
         return None
-
-
-@o.shared(o.JSON, o.VERBOSE, o.DEBUG)
-def show(
-    ctx: typer.Context,
-    spec: Annotated[
-        Optional[str], typer.Argument(help="Model spec (default: the default model).")
-    ] = None,
-    *,
-    flags: RunFlags,
-) -> None:
-    """Show a model's architecture, size, quant and context, read from its GGUF header."""
-    from llmcli.engine.gguf import read_gguf
-    from llmcli.output import emit_json
-    from llmcli.output.progress import make_progress
-
-    env, store = _store(ctx, flags)
-    resolved = store.resolve(spec, make_progress(env))
-    info = read_gguf(resolved.path)
-    files = resolved.files or (resolved.path,)
-    data = {
-        "spec": resolved.spec,
-        "source": resolved.source,
-        "repo": resolved.repo,
-        "name": info.name,
-        "architecture": info.architecture,
-        "parameters": info.parameter_count,
-        "quant": info.quant or resolved.quant,
-        "context_length": info.context_length,
-        "chat_template": info.chat_template is not None,
-        "gguf_version": info.version,
-        "files": [str(p) for p in files],
-        "path": str(resolved.path),
-        "size": sum(p.stat().st_size for p in files),
-    }
-    if flags.json:
-        emit_json(env, data)
-        return
-    data["parameters"] = human_count(info.parameter_count)
-    data["size"] = human_size(sum(p.stat().st_size for p in files))
-    data["chat_template"] = "yes" if info.chat_template else "no (a generic format is used)"
-    data["files"] = len(files)
-    table(env, None, [[k.replace("_", " "), str(v)] for k, v in data.items() if v is not None])
 
 
 @o.shared(o.JSON, o.VERBOSE, o.DEBUG)

@@ -113,6 +113,7 @@ class RunFlags:
 
     model: str | None = None
     endpoints: tuple[str, ...] = ()  # --endpoint, in order: one is the engine, more fan out
+    chat_template: str | None = None
     runtime: Runtime = field(default_factory=Runtime)
     sampling: Sampling = field(default_factory=Sampling)
     json: bool = False
@@ -127,6 +128,7 @@ class RunFlags:
         return {
             "model": self.model,
             "endpoints": self.endpoints or None,
+            "chat_template": self.chat_template,
             "ctx": runtime.ctx,
             "gpu_layers": runtime.gpu_layers,
             "threads": runtime.threads,
@@ -154,10 +156,12 @@ _ENDPOINT = (
     "OpenAI-compatible server URL (http://host:port[/v1]) or @NAME; repeatable. "
     "Default: LLM_ENDPOINT."
 )
+_CHAT_TEMPLATE = "Chat template over the model's own: a Jinja file or a built-in format name."
 MODEL = Group(
     (
         ("model", *_value(str, "--model", "-m", help=_SPEC)),
         ("endpoints", *_many(str, "--endpoint", help=_ENDPOINT)),
+        ("chat_template", *_value(str, "--chat-template", help=_CHAT_TEMPLATE)),
     )
 )
 SAMPLING = Group(

@@ -51,6 +51,7 @@ class EngineParams:
     verbose: bool = False
     log: Callable[[str], None] | None = None  # where the backend's log goes with verbose
     kv_cache: KVSettings | None = None  # on-disk cache of template prefixes; None: off
+    chat_template: str | None = None  # a Jinja file or built-in format name, over its own
 
 
 @dataclass(frozen=True)

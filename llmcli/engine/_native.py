@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,22 +130,49 @@ def gpu_layers(spec: str) -> int:
     return int(spec)
 
 
-def load(path: Path, *, n_ctx: int, gpu: str, threads: int, sink: LogSink) -> Native:
+class _UnusedChatFormatter:
+    """Stands in for llama-cpp-python's Jinja2ChatFormatter during a load: it compiles every
+    `tokenizer.chat_template*` of the file (a broken one aborts the load with a traceback)
+    and we never use its handlers; engine/chatformat.py renders and checks the template."""
+
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    def to_chat_handler(self) -> None:
+        return None
+
+
+@contextmanager
+def _without_chat_formatter() -> Iterator[None]:
+    module = llama_cpp.llama_chat_format
+    original = module.Jinja2ChatFormatter
+    module.Jinja2ChatFormatter = _UnusedChatFormatter
+    try:
+        yield
+    finally:
+        module.Jinja2ChatFormatter = original
+
+
+def load(
+    path: Path, *, n_ctx: int, gpu: str, threads: int, sink: LogSink, vocab_only: bool = False
+) -> Native:
     """Open a model and its context; llama.cpp's own complaint becomes the error line."""
     global _current_sink
     _install_log_callback()
     _current_sink = sink
     try:
-        llama = llama_cpp.Llama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_batch=min(512, n_ctx),
-            n_gpu_layers=gpu_layers(gpu),
-            n_threads=threads,
-            n_threads_batch=threads,
-            logits_all=False,
-            verbose=False,
-        )
+        with _without_chat_formatter():
+            llama = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=min(512, n_ctx),
+                n_gpu_layers=gpu_layers(gpu),
+                n_threads=threads,
+                n_threads_batch=threads,
+                logits_all=False,
+                vocab_only=vocab_only,
+                verbose=False,
+            )
     except (ValueError, RuntimeError, OSError) as exc:
         detail = sink.errors() or str(exc)
         raise ModelLoadError(f"llama.cpp could not load {path}: {detail}") from exc
@@ -167,6 +195,15 @@ class Native:
         model = self.llama._model
         token = model.token_bos() if which == "bos" else model.token_eos()
         return str(model.token_get_text(token)) if token >= 0 else ""
+
+    def special_token(self, text: str) -> int | None:
+        """The id of the control token spelled `text`, if the vocabulary has one."""
+        tokens = self.tokenize(text, special=True)
+        if len(tokens) != 1:
+            return None
+        attr = int(llama_cpp.llama_vocab_get_attr(self.vocab, tokens[0]))
+        special = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        return tokens[0] if attr & special else None
 
     def tokenize(self, text: str, *, add_bos: bool = False, special: bool = False) -> list[int]:
         return list(self.llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special))

@@ -8,6 +8,7 @@ It renders the model's own chat template, counts and budgets tokens, streams `Ch
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -23,7 +24,14 @@ from llmcli.engine import (
     StreamEvent,
 )
 from llmcli.engine._native import LogSink, Native
-from llmcli.engine.chatformat import FALLBACK_TEMPLATE, ChatTemplateError, render_messages
+from llmcli.engine.chatformat import compile_template, render_messages
+from llmcli.engine.formats import (
+    TemplateChoice,
+    choose_template,
+    looks_tuned,
+    raw_prompt,
+    read_override,
+)
 from llmcli.engine.gguf import GGUFInfo, read_gguf
 from llmcli.engine.kvcache import PrefixCache
 from llmcli.engine.reasoning import ThinkFormat
@@ -54,7 +62,7 @@ def backend_info() -> dict[str, Any]:
 class LlamaEngine:
     """The Engine contract (and Scorer) over one loaded llama.cpp context."""
 
-    def __init__(self, native: Native, info: GGUFInfo) -> None:
+    def __init__(self, native: Native, info: GGUFInfo, override: str | None = None) -> None:
         self._native = native
         self.info = info
         self.model_path = info.path
@@ -64,19 +72,30 @@ class LlamaEngine:
         self._pieces: dict[int, bytes] = {}
         self._bos = native.special_text("bos")
         self._eos = native.special_text("eos")
-        self._template = info.chat_template
-        if self._template is None:
-            self._template = FALLBACK_TEMPLATE
-            self.notices.append(
-                f"{info.path.name} has no chat template; using a generic ChatML format"
-            )
+        tuned = looks_tuned(info.metadata)
+        self.chat = choose_template(info.chat_template, override, self._is_special, tuned=tuned)
+        self._template_name = f"{info.path.name}'s chat template ({self.chat.name})"
+        self._stop_ids = {  # markers as tokens; text stops (a newline) go to the StopFilter
+            t for s in self.chat.stops if s.strip() and (t := native.special_token(s)) is not None
+        }
+        if override is None:  # a choice the user made needs no notice
+            self.notices += _template_notices(info.path.name, self.chat)
         self._init_thinking()
+
+    def _is_special(self, text: str) -> bool:
+        return self._native.special_token(text) is not None
+
+    @property
+    def base_model(self) -> bool:
+        """No chat template and no chat tokens: prompts are completed as plain text."""
+        return self.chat.template is None
 
     @classmethod
     def load(cls, params: EngineParams) -> LlamaEngine:
         from llmcli.engine import _native
 
         info = read_gguf(params.model_path)
+        _check_templates(info, params.chat_template)  # before the weights: fail fast
         sink = LogSink(echo=params.log if params.verbose else None)
         native = _native.load(
             params.model_path,
@@ -85,7 +104,11 @@ class LlamaEngine:
             threads=params.threads or default_threads(),
             sink=sink,
         )
-        engine = cls(native, info)
+        try:
+            engine = cls(native, info, params.chat_template)
+        except BaseException:
+            native.close()
+            raise
         backend = f"llama-cpp-python {_native.version()}"  # the state format is the build's
         engine.prefix_cache = PrefixCache.open(params.kv_cache, params.model_path, backend)
         return engine
@@ -110,11 +133,14 @@ class LlamaEngine:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
-    def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
-        try:
-            text = render_messages(messages, self._template or "", self._bos, self._eos)
-        except ChatTemplateError as exc:
-            raise LlmError(f"{self.model_path.name}: {exc}") from None
+    def prompt_tokens(self, messages: Sequence[Message], think: bool | None = None) -> list[int]:
+        template = self.chat.template
+        if template is None:
+            text = raw_prompt(messages)
+        else:
+            text = render_messages(
+                messages, template, self._bos, self._eos, think=think, name=self._template_name
+            )
         add_bos = bool(self._bos) and not text.startswith(self._bos) and self._wants_bos()
         return self._native.tokenize(text, add_bos=add_bos, special=True)
 
@@ -132,10 +158,12 @@ class LlamaEngine:
     ) -> Iterator[StreamEvent]:
         from llmcli.engine import runaway
 
-        tokens = self.prompt_tokens(messages)
+        tokens = self.prompt_tokens(messages, options.think)
         tokens, state = self._thinking_prompt(tokens, options.think is False)
         if len(tokens) >= self.n_ctx:
             raise ContextOverflowError(len(tokens), self.n_ctx - 1, what="the prompt")
+        if self.chat.stops:  # end-of-turn markers stop the reply even written as text
+            options = dataclasses.replace(options, stop=(*options.stop, *self.chat.stops))
         events = self._stream_tokens(tokens, options, self._template_prefix(messages, tokens))
         if self.thinking is not None:
             from llmcli.engine.reasoning import split
@@ -159,7 +187,7 @@ class LlamaEngine:
         for token in native.sample(tokens, options):
             if count == 0:
                 first = time.perf_counter() - start
-            if native.is_eog(token):
+            if native.is_eog(token) or token in self._stop_ids:
                 reason = "stop"
                 break
             count += 1
@@ -182,7 +210,7 @@ class LlamaEngine:
     def _init_thinking(self) -> None:
         from llmcli.engine.reasoning import detect
 
-        self.thinking: ThinkFormat | None = detect(self.info.chat_template, self._is_token)
+        self.thinking: ThinkFormat | None = detect(self.chat.template, self._is_token)
         self._markers: set[int] = set()
         native = self._native
         for marker in self.thinking.markers if self.thinking else ():
@@ -236,10 +264,28 @@ class LlamaEngine:
         """Log-probability of each candidate as the start of the reply: one prompt eval."""
         from llmcli.engine import scoring
 
-        prompt, _ = self._thinking_prompt(self.prompt_tokens(messages), True)
+        prompt, _ = self._thinking_prompt(self.prompt_tokens(messages, False), True)
         labels = scoring.candidate_tokens(self._native, prompt, candidates)
         self._use_prefix_cache(prompt, self._template_prefix(messages, prompt))
         return scoring.score(self._native, prompt, labels)
 
     def close(self) -> None:
         self._native.close()
+
+
+def _check_templates(info: GGUFInfo, override: str | None) -> None:
+    """Compile the template that will be used (exit 3 with one line if it does not)."""
+    if override:
+        choice = read_override(override)
+        if choice.template is not None:
+            compile_template(choice.template, f"chat template {choice.name}")
+    elif info.chat_template:
+        compile_template(info.chat_template, f"{info.path.name}'s chat template")
+
+
+def _template_notices(name: str, chat: TemplateChoice) -> list[str]:
+    if chat.kind == "builtin" and chat.name:
+        return [f"{name} has no chat template; using the built-in {chat.name} format"]
+    if chat.kind == "none":
+        return [f"{name} is a base model (no chat template): completing the text as given"]
+    return []
