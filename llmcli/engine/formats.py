@@ -144,7 +144,8 @@ def raw_prompt(messages: Sequence[Message]) -> str:
 
 
 def thinking_support(template: str | None, is_special: IsSpecial) -> bool:
-    """A simple detector (engine/reasoning.py of the reasoning work may replace it): the
-    template takes `enable_thinking` or writes gpt-oss channels, or `<think>` is a token."""
-    text = template or ""
-    return "enable_thinking" in text or "<|channel|>" in text or is_special("<think>")
+    """Whether the model thinks: the one detector of engine/reasoning.py (template markers,
+    the `enable_thinking` switch, gpt-oss channels, a thinking tag in the vocabulary)."""
+    from llmcli.engine.reasoning import detect
+
+    return detect(template, is_special) is not None
