@@ -62,7 +62,7 @@ def test_every_command_with_a_model_flag_is_covered_here() -> None:
 
 def test_the_shared_flags_are_the_ones_declared_once() -> None:
     declared = set(flag_names().values())
-    assert set(LOAD) | set(SAMPLE) | {"--model", "--json", "--debug"} == declared
+    assert set(LOAD) | set(SAMPLE) | {"--model", "--json", "--debug", "--parallel"} == declared
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_COMMANDS))

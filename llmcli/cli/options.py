@@ -79,6 +79,7 @@ class RunFlags:
     json: bool = False
     verbose: bool = False
     debug: bool = False
+    parallel: int | None = None  # --parallel: requests in flight per server (fan-out)
 
     def overrides(self) -> dict[str, Any]:
         """The Settings these flags override (None: not given)."""
@@ -130,6 +131,11 @@ HUB_VERBOSE = Group(
 )
 DEBUG = Group((("debug", *_switch("--debug", help="Show tracebacks on errors.")),))
 MODEL_COMMAND = (MODEL, SAMPLING, RUNTIME, JSON, VERBOSE, DEBUG)  # run, summarize, translate
+_PARALLEL = (
+    "Requests in flight per server (with --endpoint; the in-process model runs one at a "
+    "time). llm serve: the server's parallel slots."
+)
+FANOUT = Group((("parallel", *_value(int, "--parallel", help=_PARALLEL)),))
 
 _PARTS = {"runtime": Runtime, "sampling": Sampling}
 PREFIX = "shared_"  # keeps the added parameters apart from a command's own (e.g. `ctx`)
@@ -179,7 +185,7 @@ def build_flags(groups: tuple[Group, ...], values: dict[str, Any]) -> RunFlags:
 def flag_names() -> dict[str, str]:
     """RunFlags field path (e.g. "runtime.ctx") -> the flag users type, for tests and docs."""
     found: dict[str, str] = {}
-    for group in (MODEL, RUNTIME, SAMPLING, JSON, VERBOSE, DEBUG):
+    for group in (MODEL, RUNTIME, SAMPLING, JSON, VERBOSE, DEBUG, FANOUT):
         for name, annotation, _ in group.options:
             info = annotation.__metadata__[0]
             decls = [info.default, *(info.param_decls or ())]

@@ -20,6 +20,7 @@ from llmcli.engine import Engine, GenerationOptions, Stats
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, WarnFn, call_timings, no_progress, no_warning
 from llmcli.tasks.chunking import BOUNDARIES, chunk_text, sentences, split_edges, split_keep
+from llmcli.tasks.fanout import Mapper, Sequential
 from llmcli.tasks.languages import Lang
 
 DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces better
@@ -54,6 +55,7 @@ class Translator:
     progress: ProgressFn = no_progress
     warn: WarnFn = no_warning
     params: Mapping[str, str] = field(default_factory=dict)  # -p values for user templates
+    mapper: Mapper | None = None  # runs independent calls (None: one after another)
     calls: list[Stats] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     _done: int = 0
@@ -84,10 +86,16 @@ class Translator:
             line_no += block.count("\n")
 
     def _prose(self, text: str) -> str:
-        out = []
-        for piece in self._units(text):
+        def run(engine: Engine, piece: str) -> _Done:
+            worker = self._on(engine)
             lead, core, trail = split_edges(piece)
-            out.append(lead + (self._one(core) if core else "") + trail)
+            done = lead + (worker._one(core) if core else "") + trail
+            return _Done({0: done}, worker.calls, worker._warnings, worker.batch)
+
+        out = []
+        for done in self._mapper().map(run, self._units(text)):
+            self._merge(done)
+            out.append(done.rows[0])
         return "".join(out)
 
     def _units(self, text: str) -> list[str]:
@@ -117,27 +125,65 @@ class Translator:
         """Translate rows in batches; yields each row's translation (no newline) in order."""
         parts = [_split_marker(r) for r in rows]
         out: dict[int, str] = {}
-        pending: list[int] = []
         emitted = 0
-        for i, (_, content) in enumerate(parts):
-            if not _LETTER.search(content):
-                out[i] = rows[i]  # blank, numbers, rules: nothing to translate
-            else:
-                if pending and not self._fits([parts[j][1] for j in [*pending, i]]):
-                    self._batch(pending, parts, out, first_line)
-                    pending = []
-                pending.append(i)
-                if len(pending) >= self.batch:
-                    self._batch(pending, parts, out, first_line)
-                    pending = []
-            if i == len(parts) - 1 and pending:
-                self._batch(pending, parts, out, first_line)
+
+        def run(engine: Engine, group: list[int]) -> _Done:
+            return self._on(engine)._group(group, rows, parts, first_line)
+
+        for done in self._mapper().map(run, self._groups(parts)):
+            self._merge(done)
+            out.update(done.rows)
             while emitted in out:
                 yield out[emitted]
                 emitted += 1
                 if report:
                     self._done += 1
                     self._report()
+
+    def _groups(self, parts: list[tuple[str, str]]) -> Iterator[list[int]]:
+        """Row numbers per call: batches of rows to translate, and rows with nothing to
+        translate (blank, numbers, rules) on their own."""
+        pending: list[int] = []
+        for i, (_, content) in enumerate(parts):
+            if not _LETTER.search(content):
+                yield [i]
+                continue
+            if pending and not self._fits([parts[j][1] for j in [*pending, i]]):
+                yield pending
+                pending = []
+            pending.append(i)
+            if len(pending) >= self.batch:  # read as we go: a failed batch makes it smaller
+                yield pending
+                pending = []
+        if pending:
+            yield pending
+
+    def _group(
+        self, idx: list[int], rows: list[str], parts: list[tuple[str, str]], first: int
+    ) -> _Done:
+        """One group on this translator's engine (maybe a fan-out's worker thread)."""
+        out: dict[int, str] = {}
+        if len(idx) == 1 and not _LETTER.search(parts[idx[0]][1]):
+            out[idx[0]] = rows[idx[0]]
+        else:
+            self._batch(idx, parts, out, first)
+        return _Done(out, self.calls, self._warnings, self.batch)
+
+    def _mapper(self) -> Mapper:
+        return self.mapper or Sequential(self.engine)
+
+    def _on(self, engine: Engine) -> Translator:
+        """A copy for one call on `engine` (its own calls run one after another there); its
+        calls and warnings are merged back in input order."""
+        return replace(
+            self, engine=engine, calls=[], progress=no_progress, warn=_Collect(), mapper=None
+        )
+
+    def _merge(self, done: _Done) -> None:
+        self.calls.extend(done.calls)
+        for message in done.warnings:
+            self.warn(message)
+        self.batch = min(self.batch, done.batch)
 
     def _fits(self, contents: list[str]) -> bool:
         tokens = sum(self.engine.count_tokens(c) + 3 for c in contents)
@@ -253,6 +299,27 @@ class Translator:
 
     def timings(self) -> dict[str, Any]:
         return call_timings(self.calls, time.perf_counter() - self.started)
+
+    @property
+    def _warnings(self) -> list[str]:
+        return list(self.warn) if isinstance(self.warn, _Collect) else []
+
+
+class _Collect(list[str]):
+    """A worker's warnings, kept to be given on the caller's thread in input order."""
+
+    def __call__(self, message: str) -> None:
+        self.append(message)
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What one call of a (maybe fanned-out) run gives back: rows by number, its record."""
+
+    rows: dict[int, str]
+    calls: list[Stats]
+    warnings: list[str]
+    batch: int
 
 
 def _numbered_rows(reply: str, expected: int) -> dict[int, str] | None:
