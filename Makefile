@@ -43,6 +43,8 @@ BUILD_CACHE := $(HOME)/.cache/llmcli-build
 LLAMA_SRC := $(BUILD_CACHE)/llama-cpp-python-$(LLAMA_VERSION)
 LLAMA_BIN := $(BUILD_CACHE)/llama.cpp-$(LLAMA_VERSION)-$(subst =,_,$(subst -D,,$(subst $() ,-,$(strip $(CMAKE_FLAGS)))))/bin
 SERVER_TARGETS := llama-bench llama-server
+# the integration tests and `llm serve` find the binary through this
+export LLM_LLAMA_SERVER ?= $(LLAMA_BIN)/llama-server
 
 llama-src: $(LLAMA_SRC)/.unpacked
 $(LLAMA_SRC)/.unpacked: | install

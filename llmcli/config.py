@@ -18,6 +18,17 @@ CTX_MIN = 256
 CTX_MAX = 1 << 20
 CTX_STEP = 256  # llama.cpp pads n_ctx to 256; asking for multiples keeps buffers in step
 THREADS_MAX = 512
+URL_SCHEMES = ("http://", "https://")
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """One `[endpoints.NAME]` table: a server used as `-m @NAME` (or `@NAME/model-id`)."""
+
+    url: str
+    model: str | None = None  # None: the server's only model
+    api_key_env: str | None = None  # the variable that holds the key (never the key itself)
+    ctx: int | None = None  # the context to assume when the server does not say
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,8 @@ class Settings:
     max_tokens: int | None = None
     seed: int | None = None
     aliases: Mapping[str, str] = field(default_factory=dict)
+    endpoints: tuple[str, ...] = ()  # --endpoint / LLM_ENDPOINT: URLs or @NAMEs, in order
+    named_endpoints: Mapping[str, EndpointConfig] = field(default_factory=dict)
 
     def merged(self, **overrides: Any) -> Settings:
         """Overlay the non-None values (flags, env) on these settings."""
@@ -95,7 +108,47 @@ def load_settings(env: Environment) -> Settings:
     aliases = data.get("aliases", {})
     if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
         raise ConfigError(f"{env.config_path}: [aliases] must map names to model specs")
-    return validate(Settings(aliases=dict(aliases), **values))
+    endpoints = split_endpoints(env.environ.get("LLM_ENDPOINT", ""))
+    named = read_endpoints(data.get("endpoints", {}), str(env.config_path))
+    settings = Settings(aliases=dict(aliases), endpoints=endpoints, named_endpoints=named, **values)
+    return validate(settings)
+
+
+def split_endpoints(value: str) -> tuple[str, ...]:
+    """LLM_ENDPOINT: one URL, or several separated by commas or spaces (for fan-out)."""
+    return tuple(part for part in value.replace(",", " ").split() if part)
+
+
+def read_endpoints(table: Any, source: str) -> dict[str, EndpointConfig]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [endpoints] must hold tables like [endpoints.NAME]")
+    found = {}
+    for name, entry in table.items():
+        where = f"{source}: [endpoints.{name}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+            raise ConfigError(f'{where} needs url = "http://host:port"')
+        unknown = set(entry) - {"url", "model", "api_key_env", "ctx"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}", hint=_ENDPOINT_KEYS)
+        for key in ("model", "api_key_env"):
+            if key in entry and not isinstance(entry[key], str):
+                raise ConfigError(f"{where}: {key} must be a string")
+        ctx = entry.get("ctx")
+        if ctx is not None and (not isinstance(ctx, int) or isinstance(ctx, bool) or ctx < 1):
+            raise ConfigError(f"{where}: ctx must be a positive number of tokens")
+        check_url(entry["url"], where)
+        found[name] = EndpointConfig(
+            entry["url"], entry.get("model"), entry.get("api_key_env"), ctx
+        )
+    return found
+
+
+_ENDPOINT_KEYS = "an endpoint takes url, model, api_key_env and ctx"
+
+
+def check_url(url: str, where: str) -> None:
+    if not url.startswith(URL_SCHEMES) or len(url) <= len("https://"):
+        raise ConfigError(f"{where}: {url!r} is not an http:// or https:// URL")
 
 
 def validate(settings: Settings) -> Settings:
@@ -115,6 +168,9 @@ def validate(settings: Settings) -> Settings:
         raise UsageError(f"--top-p must be in (0, 1], got {settings.top_p}")
     if settings.max_tokens is not None and settings.max_tokens < 1:
         raise UsageError(f"--max-tokens must be at least 1, got {settings.max_tokens}")
+    for endpoint in settings.endpoints:
+        if not endpoint.startswith("@"):
+            check_url(endpoint, "--endpoint")
     return settings
 
 
@@ -152,4 +208,5 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def setting_fields() -> list[str]:
-    return [f.name for f in fields(Settings) if f.name != "aliases"]
+    tables = ("aliases", "endpoints", "named_endpoints")
+    return [f.name for f in fields(Settings) if f.name not in tables]

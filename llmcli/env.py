@@ -15,8 +15,10 @@ from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from llmcli.engine import Engine, EngineParams
+    from llmcli.engine.remote import Endpoint
 
 EngineFactory = Callable[["EngineParams"], "Engine"]
+RemoteFactory = Callable[["Endpoint"], "Engine"]
 
 APP_NAME = "llmcli"
 
@@ -25,6 +27,12 @@ def _default_engine_factory(params: EngineParams) -> Engine:
     from llmcli.engine.llama import LlamaEngine
 
     return LlamaEngine.load(params)
+
+
+def _default_remote_factory(endpoint: Endpoint) -> Engine:
+    from llmcli.engine.remote import RemoteEngine
+
+    return RemoteEngine.open(endpoint)
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -47,6 +55,7 @@ class Environment:
     data_dir: Path | None = None
     cache_dir: Path | None = None
     engine_factory: EngineFactory = _default_engine_factory
+    remote_factory: RemoteFactory = _default_remote_factory  # servers (--endpoint, @NAME)
     width: int | None = None  # pins Rich's width in tests
     debug: bool = False
     verbose: bool = False

@@ -11,6 +11,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     MODEL_NOT_FOUND = 3
     INPUT_INVALID = 4
+    SERVER = 5  # a remote server unreachable, refusing us, or answering nonsense
     INTERRUPTED = 130
 
 
@@ -74,3 +75,20 @@ class Interrupted(LlmError):
 
     def __init__(self, message: str = "interrupted") -> None:
         super().__init__(message)
+
+
+class ServerError(LlmError):
+    """A remote server that cannot be reached (refused, TLS, timeout), refuses the request
+    (401/403, 429/503 after retries, 5xx) or answers something that is not its API."""
+
+    exit_code = ExitCode.SERVER
+
+
+class StreamBrokenError(LlmError):
+    """The server went away in the middle of a reply; the text so far was already shown."""
+
+    exit_code = ExitCode.ERROR
+
+    def __init__(self, message: str, *, partial: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.partial = partial

@@ -3,6 +3,10 @@
 The CLI builds one `ModelLoader` per command (with its progress display and log writer) and
 hands it down: commands open a model through it, and chat's `/model` resolves a new spec and
 loads that resolution, so no layer below climbs back up to the CLI.
+
+A spec `@NAME` or `@NAME/ID` (a `[endpoints.NAME]` of config.toml), or any spec while
+`--endpoint`/`LLM_ENDPOINT` is set, resolves to a `RemoteModel`: loading it opens a
+`RemoteEngine` on that server instead of a file.
 """
 
 from __future__ import annotations
@@ -11,22 +15,39 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmcli.config import Settings
 from llmcli.engine import Engine, EngineParams, GenerationOptions
 from llmcli.env import Environment
+from llmcli.errors import ConfigError
 from llmcli.models import ModelStore, ResolvedModel
 from llmcli.models.hub import Progress
 
+if TYPE_CHECKING:
+    from llmcli.engine.remote import Endpoint
+
 LogWriter = Callable[[str], None]
+KEY_VAR = "LLM_API_KEY"  # the key of a server given by URL (named ones say their own)
+
+
+@dataclass(frozen=True)
+class RemoteModel:
+    """A model on a server: what the user asked for, and where to ask."""
+
+    spec: str  # "@NAME", "@NAME/ID", the model id given with --endpoint, or "" (the only one)
+    endpoint: Endpoint
+
+
+Target = ResolvedModel | RemoteModel
 
 
 @dataclass
 class LoadedModel:
     spec: str
-    path: Path
+    path: Path  # the model file; for a remote model, its id on the server
     engine: Engine
+    endpoint: str | None = None  # the server's URL (no credentials) when remote
 
 
 @dataclass
@@ -37,16 +58,28 @@ class ModelLoader:
     progress: Progress  # downloads of models not cached yet, and notices
     log: LogWriter | None = None  # where the backend's log goes with --verbose
 
-    def resolve(self, spec: str | None = None) -> ResolvedModel:
-        """The file a spec names (the default with None), pulled now if not cached."""
-        return self.store.resolve(spec, self.progress)
+    def resolve(self, spec: str | None = None) -> Target:
+        """The file a spec names (the default with None), pulled now if not cached; or the
+        server and model id when the spec is @NAME or an endpoint is set."""
+        targets = self.remote_targets(spec)
+        return targets[0] if targets else self.store.resolve(spec, self.progress)
 
-    def load(self, resolved: ResolvedModel) -> LoadedModel:
-        """Load a resolved model; the caller closes `loaded.engine`."""
-        engine = self.env.engine_factory(self.engine_params(resolved.path))
+    def remote_targets(self, spec: str | None = None) -> list[RemoteModel]:
+        """One RemoteModel per endpoint in use (several --endpoint: fan-out); [] for local."""
+        return remote_targets(self.env, self.settings, spec)
+
+    def load(self, target: Target) -> LoadedModel:
+        """Load a resolved model (or connect to its server); the caller closes the engine."""
+        if isinstance(target, RemoteModel):
+            engine = self.env.remote_factory(target.endpoint)
+            path = engine.model_path
+            loaded = LoadedModel(target.spec or path.name, path, engine, target.endpoint.shown)
+        else:
+            engine = self.env.engine_factory(self.engine_params(target.path))
+            loaded = LoadedModel(target.spec, target.path, engine)
         for line in engine.notices:
             self.progress.notice(line)
-        return LoadedModel(resolved.spec, resolved.path, engine)
+        return loaded
 
     @contextmanager
     def open(self, spec: str | None = None) -> Iterator[LoadedModel]:
@@ -85,3 +118,33 @@ def generation_options(
     }
     values.update({k: v for k, v in sampling.items() if v is not None})
     return GenerationOptions(**values)
+
+
+def remote_targets(env: Environment, settings: Settings, spec: str | None) -> list[RemoteModel]:
+    """The servers a spec goes to: @NAME[/ID], else each --endpoint/LLM_ENDPOINT; [] local."""
+    asked = spec or settings.model or ""
+    if asked.startswith("@"):
+        return [RemoteModel(asked, endpoint_for(env, settings, asked, None))]
+    model = asked or None
+    return [RemoteModel(asked, endpoint_for(env, settings, e, model)) for e in settings.endpoints]
+
+
+def endpoint_for(env: Environment, settings: Settings, ref: str, model: str | None) -> Endpoint:
+    """A URL, or @NAME[/ID] from config.toml, with its key from the environment."""
+    from llmcli.engine.remote import Endpoint
+
+    environ, ctx = env.environ, settings.ctx
+    if not ref.startswith("@"):
+        return Endpoint(ref, model, environ.get(KEY_VAR) or None, KEY_VAR, ctx)
+    name, _, model_id = ref[1:].partition("/")
+    config = settings.named_endpoints.get(name)
+    if config is None:
+        known = ", ".join(f"@{n}" for n in sorted(settings.named_endpoints)) or "none"
+        raise ConfigError(
+            f"no endpoint named {name!r} in {env.config_path} (known: {known})",
+            hint=f'add [endpoints.{name or "NAME"}] with url = "http://host:port"',
+        )
+    key_env = config.api_key_env
+    key = environ.get(key_env) if key_env else None
+    ctx = ctx or config.ctx
+    return Endpoint(config.url, model_id or model or config.model, key, key_env, ctx, name)

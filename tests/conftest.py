@@ -17,7 +17,8 @@ from llmcli.env import Environment
 from tests.fake_engine import FakeEngine
 
 if TYPE_CHECKING:
-    from llmcli.engine import EngineParams
+    from llmcli.engine import Engine, EngineParams
+    from llmcli.engine.remote import Endpoint
 
 # Tests see no user config, no colour, a fixed width.
 os.environ.pop("LLM_MODEL", None)
@@ -42,10 +43,20 @@ class Runner:
         self.loaded: list[Path] = []
         self.params: list[EngineParams] = []  # of each load
         self.environ: dict[str, str] = {"NO_COLOR": "1", "HF_HUB_OFFLINE": "1"}
+        self.endpoints: list[Endpoint] = []  # of each remote open (--endpoint, @NAME)
+        # what a remote open returns: the FakeEngine, unless a test opens a scripted server
+        self.remote_engine: Callable[[Endpoint], Engine] | None = None
 
     def factory(self, params: EngineParams) -> FakeEngine:
         self.loaded.append(params.model_path)
         self.params.append(params)
+        self.engine.closed = False
+        return self.engine
+
+    def remote(self, endpoint: Endpoint) -> Engine:
+        self.endpoints.append(endpoint)
+        if self.remote_engine is not None:
+            return self.remote_engine(endpoint)
         self.engine.closed = False
         return self.engine
 
@@ -67,6 +78,7 @@ class Runner:
             data_dir=self.tmp_path / "data",
             cache_dir=self.tmp_path / "cache",
             engine_factory=self.factory,
+            remote_factory=self.remote,
             width=100,
         )
 

@@ -62,7 +62,8 @@ def test_every_command_with_a_model_flag_is_covered_here() -> None:
 
 def test_the_shared_flags_are_the_ones_declared_once() -> None:
     declared = set(flag_names().values())
-    assert set(LOAD) | set(SAMPLE) | {"--model", "--json", "--debug", "--parallel"} == declared
+    other = {"--model", "--endpoint", "--json", "--debug", "--parallel"}
+    assert set(LOAD) | set(SAMPLE) | other == declared
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_COMMANDS))
@@ -115,3 +116,15 @@ def test_every_shared_option_of_every_command_lands_in_run_flags(name: str) -> N
         for part in path.split("."):
             target = getattr(target, part)
         assert target is sentinel, f"{name}: {path}"
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_COMMANDS))
+def test_endpoint_and_model_reach_the_remote_engine(llm: Runner, name: str) -> None:
+    """--endpoint (repeatable) makes the engine remote; -m is then the server's model id."""
+    args, stdin = MODEL_COMMANDS[name]
+    argv = [name, *args, "--endpoint", "http://h:1", "--endpoint", "http://h:2", "-m", "m1"]
+    result = llm(*argv, "--ctx", "512", stdin=stdin)
+    assert result.exit_code == 0, result.stderr
+    assert llm.loaded == []  # no file was loaded
+    [endpoint] = llm.endpoints  # one engine: the first endpoint (more are for fan-out)
+    assert (endpoint.url, endpoint.model, endpoint.ctx) == ("http://h:1", "m1", 512)

@@ -202,7 +202,8 @@ def _model(chat: Chat, arg: str, out: Output) -> Action:
         chat.session.model = chat.model.spec
         chat.save()
     info = chat.describe()
-    out.info(f"model {info['model']} ({info['file']}), context {info['ctx']:,} tokens")
+    where = f" at {info['endpoint']}" if "endpoint" in info else ""
+    out.info(f"model {info['model']} ({info['file']}{where}), context {info['ctx']:,} tokens")
     return CONTINUE
 
 

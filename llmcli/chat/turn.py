@@ -18,9 +18,8 @@ from llmcli.errors import LlmError
 
 if TYPE_CHECKING:
     from llmcli.engine import GenerationOptions, Stats
-    from llmcli.models import ResolvedModel
     from llmcli.output.stream import TextSink
-    from llmcli.runtime import LoadedModel, ModelLoader
+    from llmcli.runtime import LoadedModel, ModelLoader, Target
 
 Notify = Callable[[str], None]
 
@@ -45,7 +44,7 @@ class Chat:
     show_stats: bool = False
     last_stats: Stats | None = None
     _model: LoadedModel | None = None
-    _resolved: ResolvedModel | None = None
+    _resolved: Target | None = None
 
     # -- the model --------------------------------------------------------------------------
 
@@ -57,7 +56,7 @@ class Chat:
     def open(self, spec: str | None) -> LoadedModel:
         return self._load(self.loader.resolve(spec))
 
-    def _load(self, resolved: ResolvedModel) -> LoadedModel:
+    def _load(self, resolved: Target) -> LoadedModel:
         self._model = self.loader.load(resolved)
         self._resolved = resolved
         self.session.model = self._model.spec
@@ -136,6 +135,7 @@ class Chat:
             "file": self.model.path.name,
             "ctx": engine.n_ctx,
             "session": self.session.name,
+            **({"endpoint": self.model.endpoint} if self.model.endpoint else {}),
         }
 
 

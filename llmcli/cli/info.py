@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -12,6 +12,9 @@ from llmcli.cli.context import setup
 from llmcli.cli.options import RunFlags
 from llmcli.config import Settings
 from llmcli.env import Environment
+
+if TYPE_CHECKING:
+    from llmcli.engine.remote import Endpoint
 
 EPILOG = """\
 Examples:
@@ -27,19 +30,27 @@ def gather(env: Environment, settings: Settings) -> dict[str, Any]:
     from llmcli.engine.llama import backend_info
     from llmcli.errors import LlmError
     from llmcli.models import ModelStore
+    from llmcli.runtime import remote_targets
 
     store = ModelStore.from_env(env, settings)
     try:
-        resolved = store.resolve(None)
-        default: dict[str, Any] = {"spec": resolved.spec, "path": str(resolved.path)}
+        remote = remote_targets(env, settings, None)
+        resolved = None if remote else store.resolve(None)
+        default: dict[str, Any] = (
+            {"spec": resolved.spec, "path": str(resolved.path)}
+            if resolved
+            else {"spec": settings.model or "(the server's only model)"}
+        )
     except LlmError as exc:
-        default = {"spec": settings.model, "error": exc.message}
+        remote, default = [], {"spec": settings.model, "error": exc.message}
+    endpoints = {"endpoints": [_shown(r.endpoint) for r in remote]} if remote else {}
     return {
         "llmcli": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         **backend_info(),
         "default_model": default,
+        **endpoints,
         "config_file": str(env.config_path),
         "config_dir": str(env.config_dir),
         "data_dir": str(env.data_dir),
@@ -47,6 +58,16 @@ def gather(env: Environment, settings: Settings) -> dict[str, Any]:
         "templates_dir": str(env.templates_dir),
         "hf_cache": str(store.cache.root),
     }
+
+
+def _shown(endpoint: Endpoint) -> dict[str, Any]:
+    """An endpoint as `llm info` shows it: never the key, only where it comes from."""
+    shown: dict[str, Any] = {"url": endpoint.shown, "model": endpoint.model}
+    if endpoint.name:
+        shown["name"] = "@" + endpoint.name
+    if endpoint.key_env:
+        shown["key"] = f"${endpoint.key_env} ({'set' if endpoint.api_key else 'not set'})"
+    return shown
 
 
 @o.shared(o.JSON, o.VERBOSE, o.DEBUG)
@@ -65,9 +86,11 @@ def info(ctx: typer.Context, *, flags: RunFlags) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for key, value in data.items():
-        if isinstance(value, dict):
-            value = "  ".join(f"{k}: {v}" for k, v in value.items())
-        table.add_row(key.replace("_", " "), str(value))
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                item = "  ".join(f"{k}: {v}" for k, v in item.items())
+            table.add_row(key.replace("_", " "), str(item))
+            key = ""
     make_console(env).print(table)
 
 

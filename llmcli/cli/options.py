@@ -48,6 +48,14 @@ def _value(kind: type, *decls: str, help: str) -> tuple[Any, None]:
     return Annotated[Optional[kind], typer.Option(*decls, help=help, show_default=False)], None
 
 
+def _many(kind: type, *decls: str, help: str) -> tuple[Any, None]:
+    """A repeatable shared option: RunFlags gets a tuple (empty when not given)."""
+    return Annotated[
+        Optional[list[kind]],  # type: ignore[valid-type]
+        typer.Option(*decls, help=help, show_default=False),
+    ], None
+
+
 def _switch(*decls: str, help: str) -> tuple[Any, bool]:
     return Annotated[bool, typer.Option(*decls, help=help)], False
 
@@ -74,6 +82,7 @@ class RunFlags:
     """The shared flags of one command run, typed; unset values are None."""
 
     model: str | None = None
+    endpoints: tuple[str, ...] = ()  # --endpoint, in order: one is the engine, more fan out
     runtime: Runtime = field(default_factory=Runtime)
     sampling: Sampling = field(default_factory=Sampling)
     json: bool = False
@@ -86,6 +95,7 @@ class RunFlags:
         runtime, sampling = self.runtime, self.sampling
         return {
             "model": self.model,
+            "endpoints": self.endpoints or None,
             "ctx": runtime.ctx,
             "gpu_layers": runtime.gpu_layers,
             "threads": runtime.threads,
@@ -104,9 +114,21 @@ class Group:
     part: str | None = None
 
 
-_SPEC = "Model spec: owner/repo[:QUANT], path.gguf, or alias."
 _GPU = "Layers to offload: auto, all, or a number."
-MODEL = Group((("model", *_value(str, "--model", "-m", help=_SPEC)),))
+_SPEC = (
+    "Model spec: owner/repo[:QUANT], path.gguf, alias, or @NAME[/ID] (a server from "
+    "[endpoints.NAME]); with --endpoint, the server's model id."
+)
+_ENDPOINT = (
+    "OpenAI-compatible server URL (http://host:port[/v1]) or @NAME; repeatable. "
+    "Default: LLM_ENDPOINT."
+)
+MODEL = Group(
+    (
+        ("model", *_value(str, "--model", "-m", help=_SPEC)),
+        ("endpoints", *_many(str, "--endpoint", help=_ENDPOINT)),
+    )
+)
 SAMPLING = Group(
     (
         ("temperature", *_value(float, "--temperature", help="Sampling temperature (0 = greedy).")),
@@ -137,6 +159,7 @@ _PARALLEL = (
 )
 FANOUT = Group((("parallel", *_value(int, "--parallel", help=_PARALLEL)),))
 
+_MANY = {"endpoints"}  # repeatable: a tuple in RunFlags
 _PARTS = {"runtime": Runtime, "sampling": Sampling}
 PREFIX = "shared_"  # keeps the added parameters apart from a command's own (e.g. `ctx`)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -176,7 +199,10 @@ def build_flags(groups: tuple[Group, ...], values: dict[str, Any]) -> RunFlags:
     for group in groups:
         target = top if group.part is None else parts.setdefault(group.part, {})
         for name, _, _ in group.options:
-            target[name] = values[name]
+            value = values[name]
+            target[name] = tuple(value) if isinstance(value, list) else value
+            if value is None and name in _MANY:
+                target[name] = ()
     for part, given in parts.items():
         top[part] = _PARTS[part](**given)
     return RunFlags(**top)

@@ -69,6 +69,7 @@ def json_envelope(
         "model": loaded.spec,
         "model_path": str(loaded.path),
         "template": template,
+        **({"endpoint": loaded.endpoint} if loaded.endpoint else {}),
         **extra,
         "timings": dict(timings),
     }

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.integration.servers import RunningServer
 
 LLM = [sys.executable, "-m", "llmcli"]
 
@@ -56,3 +60,50 @@ def run_llm(cli_env: dict[str, str]) -> RunLlm:
         )
 
     return run
+
+
+# -- real servers (tests/integration/servers.py), each started once per session -----------
+
+
+@pytest.fixture(scope="session")
+def bundled_gguf() -> Path:
+    from llmcli.models import bundled_model_path
+
+    path = bundled_model_path()
+    if path is None:
+        pytest.fail("the bundled model is not installed: run `make install`")
+    return path
+
+
+@pytest.fixture(scope="session")
+def llama_server_bin() -> Path:
+    from tests.integration.servers import BINARY_VAR, llama_server_binary
+
+    binary = llama_server_binary()
+    if binary is None:
+        pytest.skip(f"no llama-server: run `make servers` or set {BINARY_VAR}")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def llama_server(
+    llama_server_bin: Path, bundled_gguf: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """llama.cpp's llama-server on the bundled model, one slot of the in-process context."""
+    from tests.integration.servers import start_llama_server
+
+    server = start_llama_server(llama_server_bin, bundled_gguf, tmp_path_factory.mktemp("srv"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def llamacpp_python_server(
+    bundled_gguf: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """llama-cpp-python's own server (the package's [server] extra) on the bundled model."""
+    from tests.integration.servers import start_llamacpp_python_server
+
+    server = start_llamacpp_python_server(bundled_gguf, tmp_path_factory.mktemp("srv"))
+    yield server
+    server.stop()

@@ -1,0 +1,380 @@
+"""RemoteEngine: the Engine contract over an OpenAI-compatible server (llama-server, vLLM,
+llama-cpp-python's server, ollama, LM Studio, hosted APIs).
+
+Opening one asks `/v1/models` (the model id: the one asked for, or the server's only one)
+and finds out what else the server offers: llama-server's `/props` (context size, BOS) and
+`/tokenize`, vLLM's `/tokenize`, llama-cpp-python's `/extras/tokenize`. Replies stream from
+`/v1/chat/completions` over SSE; `Stats` come from the server's `usage` and llama-server's
+`timings`. Scoring labels needs prompt log-probabilities: llama-server gives them
+(`engine/remote_score.py`); other servers get one clear error through `engine.scorer`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmcli.engine import Chunk, FinishReason, GenerationOptions, Message, Stats, StreamEvent
+from llmcli.engine.http import Server, Sleep, redact_url
+from llmcli.engine.remote_tokens import (
+    EstimatedTokens,
+    LlamaCppPythonTokens,
+    LlamaServerTokens,
+    Tokens,
+    VllmTokens,
+    chat_body,
+)
+from llmcli.errors import LlmError, ModelNotFoundError, ServerError, StreamBrokenError, UsageError
+
+if TYPE_CHECKING:
+    import httpx
+
+DEFAULT_CTX = 4096  # when neither the server nor the config says
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 600.0  # between two chunks: a long prompt on a slow server takes a while
+LLAMA = ("llama-server", "llama-cpp-python")
+# Where engine-independent stream post-processing plugs in (the thinking splitter and the
+# runaway guard of engine/reasoning.py and engine/runaway.py): events in, events out.
+StreamTransform = Callable[[Iterator[StreamEvent]], Iterator[StreamEvent]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a server is and which model to ask it for."""
+
+    url: str  # the API root as the user gave it, with or without /v1
+    model: str | None = None  # None: the server's only model
+    api_key: str | None = field(default=None, repr=False)
+    key_env: str | None = None  # the variable the key comes from (named in auth errors)
+    ctx: int | None = None  # the context size to assume (capped by what the server says)
+    name: str | None = None  # the [endpoints.NAME] it came from
+
+    @property
+    def base(self) -> str:
+        """The server's root: the OpenAI routes are under /v1, llama-server's own beside it."""
+        url = self.url.rstrip("/")
+        return url[: -len("/v1")] if url.endswith("/v1") else url
+
+    @property
+    def shown(self) -> str:
+        return redact_url(self.url)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    kind: str  # llama-server | llama-cpp-python | vllm | openai
+    model: str
+    n_ctx: int | None  # what the server reports (per slot on llama-server)
+    bos: str = ""
+
+
+class RemoteEngine:
+    """One model on one server. `transform` is the seam for stream post-processing."""
+
+    def __init__(self, server: Server, info: ServerInfo, endpoint: Endpoint) -> None:
+        self.server = server
+        self.info = info
+        self.endpoint = endpoint
+        self.model_path = Path(info.model)  # the contract's name; here the server's model id
+        self.notices: list[str] = []
+        self.transform: StreamTransform | None = None
+        self.n_ctx = self._context(info.n_ctx, endpoint.ctx)
+        self.tokens = self._tokens()
+
+    @classmethod
+    def open(
+        cls,
+        endpoint: Endpoint,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Sleep = time.sleep,
+    ) -> RemoteEngine:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
+        timeout = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+        client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
+        server = Server(endpoint.base, client, endpoint.key_env, endpoint.api_key, sleep)
+        try:
+            info = probe(server, endpoint)
+            server.model = info.model
+            return cls(server, info, endpoint)
+        except BaseException:
+            client.close()
+            raise
+
+    @property
+    def location(self) -> str:
+        return self.endpoint.shown
+
+    def _context(self, reported: int | None, configured: int | None) -> int:
+        if reported and configured:
+            return min(reported, configured)
+        if reported or configured:
+            return reported or configured or DEFAULT_CTX
+        self.notices.append(
+            f"{self.endpoint.shown} does not say its context size; assuming {DEFAULT_CTX:,} "
+            "tokens (set --ctx, or ctx in [endpoints.NAME])"
+        )
+        return DEFAULT_CTX
+
+    def _tokens(self) -> Tokens:
+        kind, server, model = self.info.kind, self.server, self.info.model
+        if kind == "llama-server":
+            return LlamaServerTokens(server, self.info.bos)
+        if kind == "vllm":
+            return VllmTokens(server, model)
+        if kind == "llama-cpp-python":
+            self.notices.append(
+                f"{self.endpoint.shown}: prompt token counts add an estimate of the chat "
+                "format to the server's counts"
+            )
+            return LlamaCppPythonTokens(server, model)
+        self.notices.append(
+            f"{self.endpoint.shown} has no tokenize endpoint: token counts are estimates "
+            "(about 3 characters a token)"
+        )
+        return EstimatedTokens()
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tokens.tokenize(text)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return self.tokens.detokenize(tokens)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokens.tokenize(text))
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return self.tokens.count_prompt(messages)
+
+    # -- generation -----------------------------------------------------------------------
+
+    def stream(
+        self, messages: Sequence[Message], options: GenerationOptions
+    ) -> Iterator[StreamEvent]:
+        events = self._events(request_body(self.info, messages, options), messages)
+        return self.transform(events) if self.transform else events
+
+    def _events(self, body: dict[str, Any], messages: Sequence[Message]) -> Iterator[StreamEvent]:
+        import httpx
+
+        from llmcli.engine.sse import DONE, NotJson, event_data, parse
+
+        start = time.perf_counter()
+        reply = _Reply()
+        with self.server.stream("/v1/chat/completions", body) as response:
+            kind = response.headers.get("content-type", "")
+            if "event-stream" not in kind:
+                response.read()
+                yield from reply.whole(self._json(response))
+            else:
+                try:
+                    for data in event_data(response.iter_lines()):
+                        if data == DONE:
+                            reply.done = True
+                            break
+                        for chunk in reply.feed(self._event(parse(data))):
+                            reply.mark_first(start)
+                            yield chunk
+                except httpx.TransportError as exc:
+                    raise self._broken(reply, str(exc) or type(exc).__name__) from None
+                except NotJson as exc:
+                    raise ServerError(
+                        f"{self.location} sent a stream event that is not JSON: {exc}"
+                    ) from None
+        if not reply.done and reply.finish is None:
+            raise self._broken(reply, "the stream ended without its last event")
+        total = time.perf_counter() - start
+        if not reply.usage and not reply.timings:  # llama-cpp-python streams no usage
+            reply.usage = {"prompt_tokens": self.count_prompt_tokens(messages)}
+        yield reply.stats(total)
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            raise self.server.not_json(response, "/v1/chat/completions") from None
+        return self._event(data if isinstance(data, dict) else {})
+
+    def _event(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if "error" in obj:
+            error = obj["error"]
+            said = error.get("message", error) if isinstance(error, dict) else error
+            raise ServerError(f"{self.location} failed during the reply: {said}")
+        return obj
+
+    def _broken(self, reply: _Reply, detail: str) -> StreamBrokenError:
+        text = reply.text()
+        return StreamBrokenError(
+            f"{self.location} broke off the reply after {len(text):,} characters ({detail})",
+            partial=text,
+        )
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def score(self, messages: Sequence[Message], candidates: Sequence[str]) -> list[float]:
+        """Log-probability of each candidate as the start of the reply (llama-server only)."""
+        if not isinstance(self.tokens, LlamaServerTokens):
+            raise LlmError(
+                f"{self.location} ({self.info.kind}) cannot score labels: it returns no "
+                "prompt log-probabilities",
+                hint="sentiment needs llama-server (`llm serve`) or the in-process engine",
+            )
+        from llmcli.engine.remote_score import score
+
+        return score(self.tokens, self.n_ctx, messages, candidates)
+
+    def close(self) -> None:
+        self.server.client.close()
+
+
+@dataclass
+class _Reply:
+    """What a stream has said so far."""
+
+    parts: list[str] = field(default_factory=list)
+    finish: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
+    done: bool = False
+    first_s: float | None = None
+    chunks: int = 0
+
+    def feed(self, obj: dict[str, Any]) -> Iterator[Chunk]:
+        if isinstance(obj.get("usage"), dict):
+            self.usage = obj["usage"]
+        if isinstance(obj.get("timings"), dict):
+            self.timings = obj["timings"]
+        for choice in obj.get("choices") or []:
+            delta = choice.get("delta") or choice.get("message") or {}
+            thinking, content = delta.get("reasoning_content"), delta.get("content")
+            if isinstance(thinking, str) and thinking:
+                self.chunks += 1
+                yield Chunk(thinking, reasoning=True)
+            if isinstance(content, str) and content:
+                self.chunks += 1
+                self.parts.append(content)
+                yield Chunk(content)
+            if choice.get("finish_reason"):
+                self.finish = str(choice["finish_reason"])
+
+    def whole(self, obj: dict[str, Any]) -> Iterator[Chunk]:
+        """A server that answered with one JSON object instead of a stream."""
+        yield from self.feed(obj)
+        self.done = True
+
+    def mark_first(self, start: float) -> None:
+        if self.first_s is None:
+            self.first_s = time.perf_counter() - start
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def stats(self, total_s: float) -> Stats:
+        t, u = self.timings, self.usage
+        prompt = u.get("prompt_tokens", int(t.get("prompt_n", 0)) + int(t.get("cache_n", 0)))
+        generated = u.get("completion_tokens", t.get("predicted_n", self.chunks))
+        reason: FinishReason = "length" if self.finish == "length" else "stop"
+        first = self.first_s if self.first_s is not None else total_s
+        return Stats(int(prompt), int(generated), first, total_s, reason)
+
+
+def probe(server: Server, endpoint: Endpoint) -> ServerInfo:
+    """What this server is, which model to use, and its context size."""
+    listing = server.get("/v1/models")
+    entries = listing.get("data") if isinstance(listing, dict) else None
+    if not isinstance(entries, list):
+        raise ServerError(f"{endpoint.shown}/v1/models is not an OpenAI model list")
+    models = [m for m in entries if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    entry = choose_model(endpoint, models)
+    model = entry["id"] if entry else endpoint.model or "default"
+    props = server.probe("GET", "/props")
+    if isinstance(props, dict) and isinstance(props.get("default_generation_settings"), dict):
+        n_ctx = props["default_generation_settings"].get("n_ctx")
+        bos = props.get("bos_token") if isinstance(props.get("bos_token"), str) else ""
+        return ServerInfo("llama-server", model, _int(n_ctx), bos or "")
+    found: dict[str, Any] = entry or {}
+    meta = found["meta"] if isinstance(found.get("meta"), dict) else {}
+    n_ctx = _int(meta.get("n_ctx")) or _int(found.get("max_model_len"))
+    if _has_tokens(server.probe("POST", "/extras/tokenize", {"input": "a", "model": model})):
+        return ServerInfo("llama-cpp-python", model, n_ctx)
+    if _has_tokens(server.probe("POST", "/tokenize", {"model": model, "prompt": "a"})):
+        return ServerInfo("vllm", model, n_ctx)
+    return ServerInfo("openai", model, n_ctx)
+
+
+def choose_model(endpoint: Endpoint, models: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The entry of the model asked for, or of the server's only model."""
+    ids = [m["id"] for m in models]
+    listed = ", ".join(ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
+    if endpoint.model is None:
+        if len(models) == 1:
+            return models[0]
+        if not models:
+            return None  # a server that lists nothing takes any name
+        raise UsageError(
+            f"{endpoint.shown} serves {len(ids)} models ({listed}): choose one",
+            hint="-m ID with --endpoint, or -m @NAME/ID for a named endpoint",
+        )
+    for m in models:
+        aliases: list[Any] = m["aliases"] if isinstance(m.get("aliases"), list) else []
+        if endpoint.model == m["id"] or endpoint.model in aliases:
+            return m
+    if not models:
+        return None
+    raise ModelNotFoundError(
+        f"{endpoint.shown} has no model {endpoint.model!r}; it serves: {listed}",
+        hint="leave -m out to use the server's only model, or name one it serves",
+    )
+
+
+def request_body(
+    info: ServerInfo, messages: Sequence[Message], o: GenerationOptions
+) -> dict[str, Any]:
+    """GenerationOptions in the server's dialect; extensions only where the server has them."""
+    body: dict[str, Any] = {
+        "model": info.model,
+        "messages": chat_body(messages),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": o.temperature,
+        "top_p": o.top_p,
+    }
+    if o.max_tokens is not None:
+        body["max_tokens"] = o.max_tokens
+    if o.seed is not None:
+        body["seed"] = o.seed
+    if o.stop:
+        body["stop"] = list(o.stop)
+    if info.kind in LLAMA:
+        body.update(top_k=o.top_k, min_p=o.min_p, repeat_penalty=o.repeat_penalty)
+    elif info.kind == "vllm":
+        body.update(top_k=o.top_k, min_p=o.min_p, repetition_penalty=o.repeat_penalty)
+    if o.grammar is not None:
+        if info.kind not in (*LLAMA, "vllm"):
+            raise UsageError(f"this server ({info.kind}) does not take GBNF grammars")
+        body["guided_grammar" if info.kind == "vllm" else "grammar"] = o.grammar
+    if o.json_schema is not None:
+        schema = dict(o.json_schema)
+        body["response_format"] = (
+            {"type": "json_object", "schema": schema}  # llama-cpp-python ignores json_schema
+            if info.kind == "llama-cpp-python"
+            else {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+        )
+    if o.think is not None:
+        body["chat_template_kwargs"] = {"enable_thinking": o.think}
+    return body
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _has_tokens(data: Any) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("tokens"), list)
