@@ -9,12 +9,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from llmcli.engine import GenerationOptions, Message, StreamEvent
-from llmcli.errors import LlmError
+from llmcli.errors import ServerError
 from tests.fake_engine import FakeEngine
 
 
-class ServerDown(LlmError):
-    """What a remote engine raises when its server is gone (exit code 1: retryable)."""
+class ServerDown(ServerError):
+    """What a remote engine raises when its server is gone (retryable)."""
 
 
 @dataclass
@@ -27,7 +27,8 @@ class FakeServer(FakeEngine):
     flaky: frozenset[str] = frozenset()
     delay_s: float = 0.002
     wait_for: threading.Event | None = None  # hold requests until this is set (e.g. a death)
-    died: threading.Event = field(default_factory=threading.Event)  # set at its first failure
+    died: threading.Event = field(default_factory=threading.Event)  # set at `died_at` failures
+    died_at: int = 1
     served: list[str] = field(default_factory=list)
     requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -44,8 +45,9 @@ class FakeServer(FakeEngine):
             if flake:
                 self._failed_once.add(item)
         time.sleep(random.uniform(0.5, 1) * self.delay_s)
-        if dead:
+        if dead and self.requests - (self.die_after or 0) >= self.died_at:
             self.died.set()
+        if dead:
             raise ServerDown(f"{self.name}: connection refused")
         if flake:
             raise ServerDown(f"{self.name}: 503 busy")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from llmcli.engine import Engine
-from llmcli.errors import InputError, LlmError
+from llmcli.errors import InputError, LlmError, StreamBrokenError
 from llmcli.tasks.fanout import FanOut, Lane, Sequential, retryable
 from tests.fake_servers import FakeServer, ServerDown
 
@@ -138,4 +138,6 @@ def test_detail_shows_each_servers_throughput() -> None:
 
 def test_retryable() -> None:
     assert retryable(ServerDown("gone")) and retryable(ConnectionRefusedError())
+    assert retryable(StreamBrokenError("the server went away mid-reply"))
     assert not retryable(InputError("too long")) and not retryable(ValueError("bug"))
+    assert not retryable(LlmError("the server refused the request (400 Bad Request)"))

@@ -3,6 +3,7 @@ one result, in input order, the same as one after another on one engine."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,22 @@ def test_parallel_out_of_range_is_exit_2(llm: Runner, value: str) -> None:
     result = llm("sentiment", "--batch", "--parallel", value, stdin="good\n")
     assert result.exit_code == 2
     assert "--parallel must be between 1 and" in result.stderr
+
+
+def test_sentiment_batch_over_two_endpoints_one_dying(llm: Runner) -> None:
+    # h:1 calibrates (3 texts) and scores 3 lines, then dies; h:2 waits until it is taken out
+    b = FakeServer(name="b", die_after=6, died_at=3, scorer=keyword_scorer)
+    a = FakeServer(name="a", wait_for=b.died, scorer=keyword_scorer)
+    servers = {"http://h:1": b, "http://h:2": a}
+    llm.remote_engine = lambda endpoint: servers[endpoint.url]
+    lines = [f"{'good' if n % 2 else 'bad'} line {n}" for n in range(20)]
+    argv = ["sentiment", "--batch", "--endpoint", "http://h:1", "--endpoint", "http://h:2"]
+    result = llm(*argv, "--parallel", "2", "--json", stdin="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(row) for row in result.stdout.splitlines()]
+    assert [row["line"] for row in rows] == list(range(1, 21))
+    assert [row["label"] for row in rows] == [
+        "positive" if "good" in line else "negative" for line in lines
+    ]
+    assert len(b.served) == 6 and len(a.served) == 17
+    assert "llm: warning: h:1 stopped answering (b: connection refused)" in result.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llmcli.cli.options import RunFlags
 from llmcli.env import Environment
@@ -38,7 +38,7 @@ def open_mapper(
     from llmcli.tasks.fanout import FanOut, Lane, Sequential
 
     parallel = check_parallel(flags.parallel)
-    servers = _servers(loader, flags)
+    servers = loader.remote_targets()  # as loader.open() chose them; the first is `loaded`
     if not servers:
         if parallel is not None and parallel > 1:
             notice(
@@ -57,13 +57,7 @@ def open_mapper(
         yield FanOut(lanes, parallel=parallel or 1, warn=warn)
 
 
-def _servers(loader: ModelLoader, flags: RunFlags) -> list[Any]:
-    """The servers in use, in order (the first is `loaded`); [] for the in-process model."""
-    remote = getattr(loader, "remote_targets", None)  # the remote engine's loader
-    return list(remote(flags.model)) if remote is not None else []
-
-
 def _name(loaded: LoadedModel) -> str:
-    """host:port of a server, for progress and warnings."""
-    url = getattr(loaded, "endpoint", None) or str(loaded.path)
+    """host:port of a server, for progress and warnings (the URL has no credentials)."""
+    url = loaded.endpoint or str(loaded.path)
     return url.split("://", 1)[-1].split("/", 1)[0]

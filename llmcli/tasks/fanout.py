@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from llmcli.engine import Engine
-from llmcli.errors import ExitCode, LlmError
+from llmcli.errors import LlmError, ServerError, StreamBrokenError
 from llmcli.tasks import WarnFn, no_warning
 
 T = TypeVar("T")
@@ -74,9 +74,7 @@ def retryable(exc: BaseException) -> bool:
     own = getattr(exc, "retryable", None)
     if isinstance(own, bool):
         return own
-    if isinstance(exc, LlmError):
-        return exc.exit_code == ExitCode.ERROR
-    return isinstance(exc, OSError)
+    return isinstance(exc, ServerError | StreamBrokenError | OSError)
 
 
 @dataclass
