@@ -8,6 +8,6 @@ eval on all of the shared development data (several minutes more) and the qualit
 (`python -m bench checks`: claims about the bundled model's wording that tests/ does not make).
 """
 
-SECTIONS = ("startup", "speed", "latency", "sentiment", "scaling", "prefix_cache")
+SECTIONS = ("startup", "speed", "latency", "sentiment", "scaling", "prefix_cache", "serve")
 QUALITY = ("quality", "checks")
 ALL = (*SECTIONS, *QUALITY)
