@@ -295,7 +295,8 @@ class Translator:
         return min(DOC_CHUNK, room)
 
     def _report(self) -> None:
-        self.progress(Progress("translating", self._done, self._total))
+        detail = self._mapper().detail()  # throughput per server when fanned out
+        self.progress(Progress("translating", self._done, self._total, detail=detail))
 
     def timings(self) -> dict[str, Any]:
         return call_timings(self.calls, time.perf_counter() - self.started)
