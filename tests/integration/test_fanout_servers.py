@@ -40,3 +40,41 @@ def test_one_of_two_servers_killed_mid_batch(
     host = doomed.url.removeprefix("http://")
     assert f"warning: {host} stopped answering" in err
     assert "Traceback" not in err
+
+
+def test_translate_lines_and_summarize_fan_out_over_two_servers(
+    cli_env: dict[str, str], llama_server_bin: Path, bundled_gguf: Path, tmp_path: Path
+) -> None:
+    servers = [start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2)]
+    servers.append(start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2))
+    where = [arg for s in servers for arg in ("--endpoint", s.url)]
+    rows = ["Good morning.", "", "Where is the station?", "Thank you very much.", "42"] * 2
+    try:
+        lines = subprocess.run(
+            [*LLM, "translate", "--to", "pt", "--lines", "--batch", "2", "--parallel", "2", *where],
+            input="\n".join(rows) + "\n",
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        text = "\n\n".join(f"Paragraph {n}. " + "The weather was mild. " * 40 for n in range(6))
+        summary = subprocess.run(
+            [*LLM, "summarize", "--ctx", "512", "--parallel", "2", "--json", *where],
+            input=text,
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        for server in servers:
+            server.stop()
+    assert lines.returncode == 0, lines.stderr
+    out = lines.stdout.split("\n")[:-1]
+    assert len(out) == len(rows)
+    kept = [i for i, row in enumerate(rows) if row in ("", "42")]  # nothing to translate
+    assert [out[i] for i in kept] == [rows[i] for i in kept]
+    assert summary.returncode == 0, summary.stderr
+    data = json.loads(summary.stdout)
+    assert data["parts"] > 1 and data["text"].strip()
