@@ -10,4 +10,5 @@ eval on all of the shared development data (several minutes more) and the qualit
 
 SECTIONS = ("startup", "speed", "latency", "sentiment", "scaling", "prefix_cache", "serve")
 QUALITY = ("quality", "checks")
-ALL = (*SECTIONS, *QUALITY)
+SERVERS = ("remote",)  # need llama-server (`make servers`)
+ALL = (*SECTIONS, *QUALITY, *SERVERS)

@@ -106,7 +106,11 @@ class MockServer:
     def _completion(self, body: dict[str, Any]) -> httpx.Response:
         [(token, _)] = body["logit_bias"]
         lp = self.logprob(body["prompt"], token)
-        probs = [{"id": token, "token": chr(token), "logprob": lp, "top_logprobs": []}]
+        top = [  # the n_probs most likely of a small "vocabulary": a-z
+            {"id": t, "logprob": self.logprob(body["prompt"], t)}
+            for t in sorted(range(97, 123), key=lambda t: -self.logprob(body["prompt"], t))
+        ][: body["n_probs"]]
+        probs = [{"id": token, "token": chr(token), "logprob": lp, "top_logprobs": top}]
         return httpx.Response(200, json={"content": chr(token), "completion_probabilities": probs})
 
     def bodies(self, path: str) -> list[dict[str, Any]]:

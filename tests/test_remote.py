@@ -123,11 +123,12 @@ def test_url_with_v1_and_without_reach_the_same_routes() -> None:
 def test_scoring_sums_forced_token_logprobs_after_the_rendered_prompt() -> None:
     server = MockServer()
     engine = server.open()
-    scores = engine.score(HI, ["ab", "c"])
-    assert scores == [-(ord("a") % 7) - (ord("b") % 7), -(ord("c") % 7)]
+    scores = engine.score(HI, ["ab", "c", "~"])
+    assert scores == [-(ord("a") % 7) - (ord("b") % 7), -(ord("c") % 7), -(ord("~") % 7)]
     prompt = [ord(c) for c in "<user>hi<assistant>"]
-    prefixes = [b["prompt"] for b in server.bodies("/completion")]
-    assert prefixes == [prompt, [*prompt, ord("a")], prompt]
+    prefixes = [(b["prompt"], b["logit_bias"][0][0]) for b in server.bodies("/completion")]
+    # "a" and "c" from one evaluation (c among the top), "~" outside it: forced on its own
+    assert prefixes == [(prompt, ord("a")), (prompt, ord("~")), ([*prompt, ord("a")], ord("b"))]
 
 
 def test_scoring_refuses_a_prompt_that_does_not_fit() -> None:
@@ -234,8 +235,11 @@ def test_a_stream_that_ends_without_its_last_event_is_broken_not_finished() -> N
 
 
 def test_an_error_event_in_the_stream_and_a_context_refusal() -> None:
+    reply = sse({"error": {"message": "slot died"}})
+    with pytest.raises(ServerError, match="failed during the reply: slot died"):
+        join_stream(MockServer(reply=reply).open().stream(HI, OPTS))
     reply = sse(delta("a"), {"error": {"message": "slot died"}})
-    with pytest.raises(ServerError, match="slot died"):
+    with pytest.raises(StreamBrokenError, match=r"after 1 character \(slot died"):
         join_stream(MockServer(reply=reply).open().stream(HI, OPTS))
 
     def too_long(request: httpx.Request) -> httpx.Response | None:

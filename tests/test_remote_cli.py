@@ -75,6 +75,12 @@ def test_named_endpoint_with_model_id_and_key_variable(llm: Runner, tmp_path: Pa
     assert second.model == "org/other-model"
 
 
+def test_endpoint_flag_may_name_a_configured_server(llm: Runner, tmp_path: Path) -> None:
+    config(tmp_path, '[endpoints.a]\nurl = "http://a:1"\nmodel = "x"\n')
+    assert llm("run", "--endpoint", "@a", "-m", "y", "hi").exit_code == 0
+    assert [(e.url, e.model, e.name) for e in llm.endpoints] == [("http://a:1", "y", "a")]
+
+
 def test_unknown_endpoint_name_and_bad_urls_are_usage_errors(llm: Runner, tmp_path: Path) -> None:
     result = llm("run", "-m", "@nowhere", "hi")
     assert result.exit_code == 2 and "no endpoint named 'nowhere'" in result.stderr
@@ -123,6 +129,10 @@ def test_a_server_killed_mid_reply_keeps_the_text_and_exits_1(
     assert result.exit_code == 1
     assert result.stdout.startswith("Once upon a time")
     assert result.stderr.count("\n") == 1 and "broke off the reply" in result.stderr
+    result = llm("run", "--endpoint", URL, "--json", "story")
+    data = json.loads(result.stdout)
+    assert result.exit_code == 1 and data["text"] == "Once upon a time"
+    assert "broke off the reply" in data["error"]
 
 
 def test_ctrl_c_during_a_remote_reply_exits_130_with_the_text_kept(
@@ -172,3 +182,23 @@ def test_sentiment_scores_on_llama_server(llm: Runner, server: MockServer) -> No
 
 def test_endpoint_dataclass_hides_the_key() -> None:
     assert "secret" not in repr(Endpoint(URL, api_key="secret"))
+
+
+def test_summarize_is_sized_on_the_servers_context(llm: Runner, server: MockServer) -> None:
+    server.n_ctx = 1024  # the mock counts one token a character
+    text = "The council met on Monday and approved a new park near the river. " * 60
+    result = llm("summarize", "--endpoint", URL, stdin=text)
+    assert result.exit_code == 0, result.stderr
+    asked = server.bodies("/v1/chat/completions")
+    assert len(asked) > 2  # mapped over parts, then reduced
+    for body in asked:
+        prompt = "".join(f"<{m['role']}>{m['content']}" for m in body["messages"])
+        assert len(prompt) < server.n_ctx
+
+
+def test_info_table_lists_each_endpoint(llm: Runner) -> None:
+    llm.environ["LLM_ENDPOINT"] = "http://a:1,http://b:2"
+    result = llm("info")
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if "url: http://" in line]
+    assert len(lines) == 2 and lines[0].startswith("endpoints")

@@ -30,6 +30,8 @@ Examples:
 
   llm chat --continue               # resume the latest conversation
 
+  llm chat -m @gpu                  # on the server [endpoints.gpu] of config.toml
+
   printf 'hi\\nand then?\\n' | llm chat      # scripted: one turn per line
 
 Inside: /help lists the commands (/system /clear /undo /retry /save /load /sessions

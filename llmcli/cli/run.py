@@ -23,6 +23,8 @@ Examples:
   llm run -m ./models/qwen2.5-0.5b-instruct-q4_k_m.gguf --temperature 0 "2+2?"
 
   llm run -t summarize -p length=short -f report.txt
+
+  llm run --endpoint http://127.0.0.1:8080 "2+2?"     # on an OpenAI-compatible server
 """
 
 
@@ -65,9 +67,14 @@ def run(
         events = loaded.engine.stream(messages, opts)
         if flags.json:
             from llmcli.engine import join_stream
+            from llmcli.errors import StreamBrokenError
             from llmcli.output import emit_json, json_envelope
 
-            done = join_stream(events)
+            try:
+                done = join_stream(events)
+            except StreamBrokenError as exc:  # a server died mid-reply: keep what it said
+                emit_json(env, json_envelope(exc.partial, loaded, tmpl.name, {}, error=exc.message))
+                raise
             emit_json(env, json_envelope(done.text, loaded, tmpl.name, done.stats.as_dict()))
             return
         from llmcli.output import notice, stats_line

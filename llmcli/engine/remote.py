@@ -18,57 +18,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmcli.engine import Chunk, FinishReason, GenerationOptions, Message, Stats, StreamEvent
-from llmcli.engine.http import Server, Sleep, redact_url
+from llmcli.engine.http import Server, Sleep
+from llmcli.engine.remote_server import Endpoint, ServerInfo, probe, request_body
 from llmcli.engine.remote_tokens import (
     EstimatedTokens,
     LlamaCppPythonTokens,
     LlamaServerTokens,
     Tokens,
     VllmTokens,
-    chat_body,
 )
-from llmcli.errors import LlmError, ModelNotFoundError, ServerError, StreamBrokenError, UsageError
+from llmcli.errors import LlmError, ServerError, StreamBrokenError
 
 if TYPE_CHECKING:
     import httpx
 
+__all__ = ["Endpoint", "RemoteEngine", "StreamTransform"]  # Endpoint lives in remote_server
+
 DEFAULT_CTX = 4096  # when neither the server nor the config says
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 600.0  # between two chunks: a long prompt on a slow server takes a while
-LLAMA = ("llama-server", "llama-cpp-python")
 # Where engine-independent stream post-processing plugs in (the thinking splitter and the
 # runaway guard of engine/reasoning.py and engine/runaway.py): events in, events out.
 StreamTransform = Callable[[Iterator[StreamEvent]], Iterator[StreamEvent]]
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a server is and which model to ask it for."""
-
-    url: str  # the API root as the user gave it, with or without /v1
-    model: str | None = None  # None: the server's only model
-    api_key: str | None = field(default=None, repr=False)
-    key_env: str | None = None  # the variable the key comes from (named in auth errors)
-    ctx: int | None = None  # the context size to assume (capped by what the server says)
-    name: str | None = None  # the [endpoints.NAME] it came from
-
-    @property
-    def base(self) -> str:
-        """The server's root: the OpenAI routes are under /v1, llama-server's own beside it."""
-        url = self.url.rstrip("/")
-        return url[: -len("/v1")] if url.endswith("/v1") else url
-
-    @property
-    def shown(self) -> str:
-        return redact_url(self.url)
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    kind: str  # llama-server | llama-cpp-python | vllm | openai
-    model: str
-    n_ctx: int | None  # what the server reports (per slot on llama-server)
-    bos: str = ""
 
 
 class RemoteEngine:
@@ -179,7 +150,7 @@ class RemoteEngine:
                         if data == DONE:
                             reply.done = True
                             break
-                        for chunk in reply.feed(self._event(parse(data))):
+                        for chunk in reply.feed(self._event(parse(data), reply)):
                             reply.mark_first(start)
                             yield chunk
                 except httpx.TransportError as exc:
@@ -200,19 +171,23 @@ class RemoteEngine:
             data = response.json()
         except ValueError:
             raise self.server.not_json(response, "/v1/chat/completions") from None
-        return self._event(data if isinstance(data, dict) else {})
+        return self._event(data if isinstance(data, dict) else {}, _Reply())
 
-    def _event(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def _event(self, obj: dict[str, Any], reply: _Reply) -> dict[str, Any]:
+        """An event, or the error the server sent instead (after text: a broken reply)."""
         if "error" in obj:
             error = obj["error"]
-            said = error.get("message", error) if isinstance(error, dict) else error
+            said = str(error.get("message", error) if isinstance(error, dict) else error)
+            if reply.parts:
+                raise self._broken(reply, said)
             raise ServerError(f"{self.location} failed during the reply: {said}")
         return obj
 
     def _broken(self, reply: _Reply, detail: str) -> StreamBrokenError:
         text = reply.text()
         return StreamBrokenError(
-            f"{self.location} broke off the reply after {len(text):,} characters ({detail})",
+            f"{self.location} broke off the reply after {len(text):,} "
+            f"character{'' if len(text) == 1 else 's'} ({detail})",
             partial=text,
         )
 
@@ -283,98 +258,3 @@ class _Reply:
         reason: FinishReason = "length" if self.finish == "length" else "stop"
         first = self.first_s if self.first_s is not None else total_s
         return Stats(int(prompt), int(generated), first, total_s, reason)
-
-
-def probe(server: Server, endpoint: Endpoint) -> ServerInfo:
-    """What this server is, which model to use, and its context size."""
-    listing = server.get("/v1/models")
-    entries = listing.get("data") if isinstance(listing, dict) else None
-    if not isinstance(entries, list):
-        raise ServerError(f"{endpoint.shown}/v1/models is not an OpenAI model list")
-    models = [m for m in entries if isinstance(m, dict) and isinstance(m.get("id"), str)]
-    entry = choose_model(endpoint, models)
-    model = entry["id"] if entry else endpoint.model or "default"
-    props = server.probe("GET", "/props")
-    if isinstance(props, dict) and isinstance(props.get("default_generation_settings"), dict):
-        n_ctx = props["default_generation_settings"].get("n_ctx")
-        bos = props.get("bos_token") if isinstance(props.get("bos_token"), str) else ""
-        return ServerInfo("llama-server", model, _int(n_ctx), bos or "")
-    found: dict[str, Any] = entry or {}
-    meta = found["meta"] if isinstance(found.get("meta"), dict) else {}
-    n_ctx = _int(meta.get("n_ctx")) or _int(found.get("max_model_len"))
-    if _has_tokens(server.probe("POST", "/extras/tokenize", {"input": "a", "model": model})):
-        return ServerInfo("llama-cpp-python", model, n_ctx)
-    if _has_tokens(server.probe("POST", "/tokenize", {"model": model, "prompt": "a"})):
-        return ServerInfo("vllm", model, n_ctx)
-    return ServerInfo("openai", model, n_ctx)
-
-
-def choose_model(endpoint: Endpoint, models: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The entry of the model asked for, or of the server's only model."""
-    ids = [m["id"] for m in models]
-    listed = ", ".join(ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
-    if endpoint.model is None:
-        if len(models) == 1:
-            return models[0]
-        if not models:
-            return None  # a server that lists nothing takes any name
-        raise UsageError(
-            f"{endpoint.shown} serves {len(ids)} models ({listed}): choose one",
-            hint="-m ID with --endpoint, or -m @NAME/ID for a named endpoint",
-        )
-    for m in models:
-        aliases: list[Any] = m["aliases"] if isinstance(m.get("aliases"), list) else []
-        if endpoint.model == m["id"] or endpoint.model in aliases:
-            return m
-    if not models:
-        return None
-    raise ModelNotFoundError(
-        f"{endpoint.shown} has no model {endpoint.model!r}; it serves: {listed}",
-        hint="leave -m out to use the server's only model, or name one it serves",
-    )
-
-
-def request_body(
-    info: ServerInfo, messages: Sequence[Message], o: GenerationOptions
-) -> dict[str, Any]:
-    """GenerationOptions in the server's dialect; extensions only where the server has them."""
-    body: dict[str, Any] = {
-        "model": info.model,
-        "messages": chat_body(messages),
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "temperature": o.temperature,
-        "top_p": o.top_p,
-    }
-    if o.max_tokens is not None:
-        body["max_tokens"] = o.max_tokens
-    if o.seed is not None:
-        body["seed"] = o.seed
-    if o.stop:
-        body["stop"] = list(o.stop)
-    if info.kind in LLAMA:
-        body.update(top_k=o.top_k, min_p=o.min_p, repeat_penalty=o.repeat_penalty)
-    elif info.kind == "vllm":
-        body.update(top_k=o.top_k, min_p=o.min_p, repetition_penalty=o.repeat_penalty)
-    if o.grammar is not None:
-        if info.kind not in (*LLAMA, "vllm"):
-            raise UsageError(f"this server ({info.kind}) does not take GBNF grammars")
-        body["guided_grammar" if info.kind == "vllm" else "grammar"] = o.grammar
-    if o.json_schema is not None:
-        schema = dict(o.json_schema)
-        body["response_format"] = (
-            {"type": "json_object", "schema": schema}  # llama-cpp-python ignores json_schema
-            if info.kind == "llama-cpp-python"
-            else {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
-        )
-    if o.think is not None:
-        body["chat_template_kwargs"] = {"enable_thinking": o.think}
-    return body
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-def _has_tokens(data: Any) -> bool:
-    return isinstance(data, dict) and isinstance(data.get("tokens"), list)

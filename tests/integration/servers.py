@@ -76,11 +76,27 @@ class RunningServer:
 
 
 def start_llama_server(
-    binary: Path, model: Path, log_dir: Path, *, slots: int = 1, extra: Sequence[str] = ()
+    binary: Path,
+    model: Path,
+    log_dir: Path,
+    *,
+    slots: int = 1,
+    n_threads: int | None = None,
+    extra: Sequence[str] = (),
 ) -> RunningServer:
     port = free_port()
     cmd = [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["-t", threads(), "-c", str(CTX * slots), "-np", str(slots), "--no-webui", *extra]
+    cmd += [
+        "-t",
+        str(n_threads or threads()),
+        "-c",
+        str(CTX * slots),
+        "-np",
+        str(slots),
+        "--no-webui",
+    ]
+    # flash attention off, as in-process (llama-cpp-python's default): the same numbers
+    cmd += ["-fa", "off", *extra]
     return _start("llama-server", cmd, port, log_dir, "/health")
 
 

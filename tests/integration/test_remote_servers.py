@@ -31,7 +31,7 @@ def test_sentiment_scores_match_in_process(
     run_llm: RunLlm, llama_server: RunningServer, bundled_gguf: Path
 ) -> None:
     """Same model, same prompt: the server's forced-token log-probabilities give the
-    in-process label distribution (to float noise)."""
+    in-process label distribution (to float noise: 1e-4 in log-probability, measured)."""
     text = "The film was a delight from start to finish."
     local = run_llm("sentiment", "--json", "-m", str(bundled_gguf), text)
     remote = run_llm("sentiment", "--json", "--endpoint", llama_server.url, text)
@@ -40,7 +40,7 @@ def test_sentiment_scores_match_in_process(
     assert a["label"] == b["label"]
     assert a["probs"].keys() == b["probs"].keys()
     for label, p in a["probs"].items():
-        assert abs(p - b["probs"][label]) < 0.02, (label, a["probs"], b["probs"])
+        assert abs(p - b["probs"][label]) < 0.005, (label, a["probs"], b["probs"])
 
 
 def test_translate_lines_keeps_the_line_count(run_llm: RunLlm, llama_server: RunningServer) -> None:
