@@ -187,7 +187,7 @@ def _report(calls: dict[str, list[Sample]], batches: dict[str, list[Sample]], n:
             "a warm-up round, the modes alternating; median wall per call. Both sides start "
             "Python and `llm`; in-process also loads the model, the served side sends one "
             f"request to llama-server. Same text from both in {same} of {CALLS} calls "
-            "(temperature 0; the two llama.cpp builds may differ in the last digits).",
+            "(temperature 0; the server gets no repeat penalty, see README Remote servers).",
             "",
             table(["mode", "ms per call", "speed-up"], rows_t),
             "",
