@@ -4,6 +4,7 @@ one result, in input order, the same as one after another on one engine."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,5 @@ def test_sentiment_batch_over_two_endpoints_one_dying(llm: Runner) -> None:
     ]
     assert len(b.served) == 6 and len(a.served) == 17
     assert "llm: warning: h:1 stopped answering (b: connection refused)" in result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert re.fullmatch(r"llm: requests per server: h:1 3 \(then down\), h:2 17 \([\d.]+/s\)", last)

@@ -54,7 +54,10 @@ def open_mapper(
             other = loader.load(target)
             stack.callback(other.engine.close)
             lanes.append(Lane(_name(other), other.engine))
-        yield FanOut(lanes, parallel=parallel or 1, warn=warn)
+        fan = FanOut(lanes, parallel=parallel or 1, warn=warn)
+        yield fan
+        if len(lanes) > 1:  # in a pipe or log too, where there is no bar
+            notice(env, f"requests per server: {fan.summary()}")
 
 
 def _name(loaded: LoadedModel) -> str:

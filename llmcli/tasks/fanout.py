@@ -90,6 +90,14 @@ class FanOut:
     def map(self, work: Callable[[Engine, T], R], items: Iterable[T]) -> Iterator[R]:
         return _Run(self, work).results(iter(items))
 
+    def summary(self) -> str:
+        """What each server did, for the line after a run."""
+        now = time.monotonic()
+        return ", ".join(
+            f"{lane.name} {lane.done} ({'then down' if lane.dead else f'{lane.rate(now):.1f}/s'})"
+            for lane in self.lanes
+        )
+
     def detail(self) -> str:
         """Throughput per server, for the progress display."""
         now = time.monotonic()
@@ -128,7 +136,8 @@ class _Run(Generic[T, R]):
         if not self.fan.lanes:
             raise LlmError("no server to send the work to")
         for lane in self.fan.lanes:
-            lane.started = time.monotonic()
+            if not lane.done:  # the rate counts from a lane's first run (summarize has rounds)
+                lane.started = time.monotonic()
         threads = [threading.Thread(target=self._feed, args=(items,), daemon=True)]
         threads += [
             threading.Thread(target=self._worker, args=(lane,), daemon=True)
