@@ -144,9 +144,12 @@ takes seconds to load, and the ratio grows with it). Profiled apart under the sa
 served `llm translate` spent ~0.7 s importing (httpx alone ~0.3 s, ~0.2 s of it httpx's own
 command-line module pulling in rich, pygments and click; langcodes' name data ~0.2 s) and
 ~0.5 s waiting for the 30 generated tokens. On one CPU thread llama-server's parallel slots
-did not pay here: scoring is prompt evaluation, already batched within one request, and each
-slot evaluates the template prefix again; several slots pay on GPUs and for generation with
-more threads (to re-measure on an idle machine)."""
+did not pay here, and not because of the fan-out: 8 chat requests of 40 tokens sent straight
+to `llama-server -np 4 -t 1` (Python threads, httpx) ran at 35-40 tok/s with one in flight
+and 39-40 with four, so this CPU build at one thread decodes four sequences no faster than
+one; scoring is prompt evaluation, already batched within a request, and each slot
+evaluates the template prefix again. Slots pay on GPUs and with more cores (to re-measure
+on an idle machine)."""
 
 
 def _labels(sample: Sample) -> list[str]:
