@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from llmcli.engine import Engine
-from llmcli.errors import InputError, LlmError, StreamBrokenError
+from llmcli.errors import ExitCode, InputError, LlmError, StreamBrokenError
 from llmcli.tasks.fanout import FanOut, Lane, Sequential, retryable
 from tests.fake_servers import FakeServer, ServerDown
 
@@ -35,11 +35,12 @@ def test_results_come_in_input_order_from_every_server() -> None:
 
 
 def test_a_server_dying_mid_batch_hands_its_items_to_the_other() -> None:
-    a, b = FakeServer(name="a"), FakeServer(name="b", die_after=5)
+    b = FakeServer(name="b", die_after=5, died_at=3)
+    a = FakeServer(name="a", wait_for=b.died)  # b takes the work until it is taken out
     warnings: list[str] = []
     out = list(fan(a, b, warn=warnings.append).map(ask, ITEMS))
     assert [r.split("@")[0] for r in out] == ITEMS
-    assert len(b.served) <= 5 and len(a.served) == len(ITEMS) - len(b.served)
+    assert len(b.served) == 5 and len(a.served) == len(ITEMS) - 5
     assert len(warnings) == 1 and warnings[0].startswith("b stopped answering")
     assert "connection refused" in warnings[0]
 
@@ -81,8 +82,9 @@ def test_input_errors_are_not_retried() -> None:
 
 def test_every_server_down_is_one_error() -> None:
     a, b = FakeServer(name="a", die_after=2), FakeServer(name="b", die_after=1)
-    with pytest.raises(LlmError, match="all 2 servers stopped answering"):
+    with pytest.raises(LlmError, match="all 2 servers stopped answering") as caught:
         list(fan(a, b).map(ask, ITEMS))
+    assert caught.value.exit_code == ExitCode.SERVER  # the servers' own exit code
 
 
 def test_an_item_that_fails_everywhere_stops_the_run() -> None:
@@ -129,7 +131,8 @@ def test_sequential_runs_on_the_calling_thread() -> None:
 
 
 def test_detail_shows_each_servers_throughput() -> None:
-    a, b = FakeServer(name="a"), FakeServer(name="b", die_after=0)
+    b = FakeServer(name="b", die_after=0, died_at=3)
+    a = FakeServer(name="a", wait_for=b.died)  # b fails three times before a answers
     run = fan(a, b)
     list(run.map(ask, ITEMS[:8]))
     assert run.detail().startswith("a ") and "/s" in run.detail()

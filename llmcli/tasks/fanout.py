@@ -265,9 +265,17 @@ def _why(exc: BaseException) -> str:
 
 
 def _gave_up(item: _Item[Any], exc: BaseException) -> LlmError:
-    return LlmError(f"item {item.index + 1} failed {item.tries} times; last: {_why(exc)}")
+    return _like(exc, f"item {item.index + 1} failed {item.tries} times; last: {_why(exc)}")
 
 
 def _all_down(lanes: Sequence[Lane], exc: BaseException) -> LlmError:
     which = "the server" if len(lanes) == 1 else f"all {len(lanes)} servers"
-    return LlmError(f"{which} stopped answering; last error: {_why(exc)}")
+    return _like(exc, f"{which} stopped answering; last error: {_why(exc)}")
+
+
+def _like(exc: BaseException, message: str) -> LlmError:
+    """An error for the whole run with the last failure's exit code and hint."""
+    error = LlmError(message, hint=exc.hint if isinstance(exc, LlmError) else None)
+    if isinstance(exc, LlmError):
+        error.exit_code = exc.exit_code
+    return error
