@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -144,3 +145,19 @@ def test_retryable() -> None:
     assert retryable(StreamBrokenError("the server went away mid-reply"))
     assert not retryable(InputError("too long")) and not retryable(ValueError("bug"))
     assert not retryable(LlmError("the server refused the request (400 Bad Request)"))
+
+
+def test_a_slow_server_holding_an_item_does_not_stall_the_others() -> None:
+    slow, fast = FakeServer(name="slow"), FakeServer(name="fast")
+
+    def work(engine: Engine, item: str) -> str:
+        if engine is slow:  # holds its first item until the other server did all the rest
+            for _ in range(500):
+                if len(fast.served) == len(ITEMS) - 1:
+                    break
+                time.sleep(0.01)
+        return ask(engine, item)
+
+    out = list(fan(slow, fast, parallel=1).map(work, ITEMS))
+    assert [r.split("@")[0] for r in out] == ITEMS
+    assert len(slow.served) == 1 and len(fast.served) == len(ITEMS) - 1

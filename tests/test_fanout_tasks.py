@@ -152,3 +152,13 @@ def test_sentiment_batch_over_two_endpoints_one_dying(llm: Runner) -> None:
     assert "llm: warning: h:1 stopped answering (b: connection refused)" in result.stderr
     last = result.stderr.splitlines()[-1]
     assert re.fullmatch(r"llm: requests per server: h:1 3 \(then down\), h:2 17 \([\d.]+/s\)", last)
+
+
+def test_translate_short_paragraphs_fan_out_and_keep_the_layout(tmp_path: Path) -> None:
+    text = "".join(f"Paragraph {n} is short.\n\n" for n in range(10)) + "- a list item\n"
+    alone = "".join(translator(FakeEngine(replies=[upper]), None, tmp_path).document(text))
+    a, b, fan, _ = two_servers()
+    a.replies = b.replies = [upper]
+    out = "".join(translator(a, fan, tmp_path).document(text))
+    assert out == alone == text.upper()
+    assert len(b.served) == 3 and a.served  # one paragraph a call, over both servers

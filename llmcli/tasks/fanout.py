@@ -30,6 +30,7 @@ from llmcli.tasks import WarnFn, no_warning
 T = TypeVar("T")
 R = TypeVar("R")
 Work = Callable[[Engine, T], R]  # one item on one engine; runs on a worker thread
+READ_AHEAD = 256
 
 
 class Mapper(Protocol):
@@ -130,7 +131,9 @@ class _Run(Generic[T, R]):
         self.error: BaseException | None = None
         self.stopping = False
         self.warnings: list[str] = []
-        self.window = 2 * max(1, fan.parallel) * max(1, len(fan.lanes))  # items read ahead
+        # items read ahead of the oldest unfinished one: room for the other servers to go on
+        # while a slow one holds it (the output waits for it, in order)
+        self.window = max(READ_AHEAD, 4 * max(1, fan.parallel) * len(fan.lanes))
 
     def results(self, items: Iterator[T]) -> Iterator[R]:
         if not self.fan.lanes:

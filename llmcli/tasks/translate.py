@@ -19,9 +19,10 @@ from typing import Any
 from llmcli.engine import Engine, GenerationOptions, Stats
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, WarnFn, call_timings, no_progress, no_warning
-from llmcli.tasks.chunking import BOUNDARIES, chunk_text, sentences, split_edges, split_keep
+from llmcli.tasks.chunking import chunk_text, sentences, split_edges
 from llmcli.tasks.fanout import Mapper, Sequential
 from llmcli.tasks.languages import Lang
+from llmcli.tasks.layout import blocks, is_line_shaped, split_marker
 
 DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces better
 # Sentence units: the FLORES EN->PT dev lines joined into 25 paragraphs of four, SmolLM2-135M
@@ -30,11 +31,6 @@ DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces
 UNITS = ("sentence", "paragraph")
 BATCH = 8  # lines per call in line mode
 MARGIN = 32
-_FENCE = re.compile(r"^(```|~~~)[^\n]*\n.*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
-_MARKER = re.compile(
-    r"^([ \t]*(?:(?:[-*+•]|\d{1,3}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?|>+[ \t]?|#{1,6}[ \t]+)?)"
-)
-_LIST_LINE = re.compile(r"^[ \t]*(?:[-*+•]|\d{1,3}[.)]|>|#{1,6}|\|)[ \t]")
 _NUMBERED = re.compile(r"^\s*\[(\d+)\][ \t]*(.*)$")
 _LETTER = re.compile(r"[^\W\d_]")
 _WORDS = re.compile(r"\w+")
@@ -64,39 +60,58 @@ class Translator:
     # -- whole documents ----------------------------------------------------------------
 
     def document(self, text: str) -> Iterator[str]:
-        """Pieces of the translation, in order; joined they are the translated text."""
-        blocks = _blocks(text)
-        self._total = sum(1 for kind, b in blocks if kind == "text" and b.strip())
+        """Pieces of the translation, in order; joined they are the translated text. The
+        prose units between line-shaped blocks go through one map (fanned out over servers
+        when there are), so short paragraphs are translated side by side too."""
+        parts = blocks(text)
+        self._total = sum(1 for kind, b in parts if kind == "text" and b.strip())
         self._report()
+        pending: list[_Piece] = []  # prose units and the text around them, in order
         line_no = 0  # lines before this block, for warnings that name a line
-        for kind, block in blocks:
+        for kind, block in parts:
             if kind == "code" or not block.strip():
-                yield block
+                pending.append(_Piece(block))
             else:
                 lead, core, trail = split_edges(block)
-                yield lead
-                if _is_line_shaped(core):
+                if is_line_shaped(core):
+                    yield from self._translate_pieces(pending)
+                    pending = []
                     first = line_no + lead.count("\n")
-                    yield "\n".join(self._lines(core.split("\n"), first_line=first))
+                    yield lead + "\n".join(self._lines(core.split("\n"), first_line=first))
+                    yield trail
+                    self._block_done()
                 else:
-                    yield self._prose(core)
-                yield trail
-                self._done += 1
-                self._report()
+                    pending.append(_Piece(lead))
+                    pending += [_Piece(unit, translate=True) for unit in self._units(core)]
+                    pending.append(_Piece(trail, ends_block=True))
             line_no += block.count("\n")
+        yield from self._translate_pieces(pending)
+
+    def _translate_pieces(self, pieces: list[_Piece]) -> Iterator[str]:
+        def run(engine: Engine, piece: _Piece) -> _Done:
+            if not piece.translate:
+                return _Done({0: piece.text}, [], [], self.batch)
+            return self._on(engine)._unit(piece.text)
+
+        for piece, done in zip(pieces, self._mapper().map(run, pieces), strict=True):
+            self._merge(done)
+            yield done.rows[0]
+            if piece.ends_block:
+                self._block_done()
+
+    def _block_done(self) -> None:
+        self._done += 1
+        self._report()
+
+    def _unit(self, piece: str) -> _Done:
+        """One unit on this translator's engine, its edges kept ours."""
+        lead, core, trail = split_edges(piece)
+        done = lead + (self._one(core) if core else "") + trail
+        return _Done({0: done}, self.calls, self._warnings, self.batch)
 
     def _prose(self, text: str) -> str:
-        def run(engine: Engine, piece: str) -> _Done:
-            worker = self._on(engine)
-            lead, core, trail = split_edges(piece)
-            done = lead + (worker._one(core) if core else "") + trail
-            return _Done({0: done}, worker.calls, worker._warnings, worker.batch)
-
-        out = []
-        for done in self._mapper().map(run, self._units(text)):
-            self._merge(done)
-            out.append(done.rows[0])
-        return "".join(out)
+        """A piece of prose, unit by unit, on this translator's engine."""
+        return "".join(self._unit(unit).rows[0] for unit in self._units(text))
 
     def _units(self, text: str) -> list[str]:
         """Pieces of one call each (joined they are `text`): sentences or the paragraph,
@@ -123,7 +138,7 @@ class Translator:
 
     def _lines(self, rows: list[str], first_line: int, report: bool = False) -> Iterator[str]:
         """Translate rows in batches; yields each row's translation (no newline) in order."""
-        parts = [_split_marker(r) for r in rows]
+        parts = [split_marker(r) for r in rows]
         out: dict[int, str] = {}
         emitted = 0
 
@@ -314,6 +329,15 @@ class _Collect(list[str]):
 
 
 @dataclass(frozen=True)
+class _Piece:
+    """Document text in order: a unit to translate, or text kept as it is."""
+
+    text: str
+    translate: bool = False
+    ends_block: bool = False  # the last piece of a paragraph (for the progress count)
+
+
+@dataclass(frozen=True)
 class _Done:
     """What one call of a (maybe fanned-out) run gives back: rows by number, its record."""
 
@@ -340,36 +364,12 @@ def _numbered_rows(reply: str, expected: int) -> dict[int, str] | None:
     return found
 
 
-def _blocks(text: str) -> list[tuple[str, str]]:
-    """("code", fenced block) kept verbatim, and ("text", paragraph) to translate, in order."""
-    out: list[tuple[str, str]] = []
-    start = 0
-    for fence in _FENCE.finditer(text):
-        out.extend(("text", p) for p in split_keep(text[start : fence.start()], BOUNDARIES[0]))
-        out.append(("code", fence.group(0)))
-        start = fence.end()
-    out.extend(("text", p) for p in split_keep(text[start:], BOUNDARIES[0]))
-    return out
-
-
-def _is_line_shaped(paragraph: str) -> bool:
-    """Lists, quotes, headings, tables: the lines are the units, not the paragraph."""
-    return any(_LIST_LINE.match(row) for row in paragraph.split("\n"))
-
-
 def _echoed(translation: str, source: str) -> bool:
     """Mostly the source's own words: an echo, even with a few words changed."""
     words = [w for w in _WORDS.findall(translation.casefold()) if len(w) > 2]
     known = set(_WORDS.findall(source.casefold()))
     same = sum(w in known for w in words)
     return same >= 3 and same * 2 >= len(words)
-
-
-def _split_marker(row: str) -> tuple[str, str]:
-    """("  - ", "rest of the line"): indentation and list/quote/heading markers stay ours."""
-    match = _MARKER.match(row)
-    prefix = match.group(1) if match else ""
-    return prefix, row[len(prefix) :].strip()
 
 
 def _clean(reply: str, source: str) -> str:
