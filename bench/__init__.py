@@ -8,7 +8,16 @@ eval on all of the shared development data (several minutes more) and the qualit
 (`python -m bench checks`: claims about the bundled model's wording that tests/ does not make).
 """
 
-SECTIONS = ("startup", "speed", "latency", "sentiment", "scaling", "prefix_cache", "structured")
+SECTIONS = (
+    "startup",
+    "speed",
+    "latency",
+    "sentiment",
+    "scaling",
+    "prefix_cache",
+    "structured",
+    "serve",
+)
 QUALITY = ("quality", "checks", "runaway")
 SERVERS = ("remote",)  # need llama-server (`make servers`)
 OTHER = ("splitting",)  # run by name only: `python -m bench splitting`

@@ -63,7 +63,15 @@ def test_every_command_with_a_model_flag_is_covered_here() -> None:
 
 def test_the_shared_flags_are_the_ones_declared_once() -> None:
     declared = set(flag_names().values())
-    others = {"--model", "--endpoint", "--json", "--debug", "--think", "--show-thinking"}
+    others = {
+        "--model",
+        "--endpoint",
+        "--json",
+        "--debug",
+        "--think",
+        "--show-thinking",
+        "--parallel",
+    }
     assert set(LOAD) | set(SAMPLE) | others == declared
 
 
@@ -142,5 +150,9 @@ def test_endpoint_and_model_reach_the_remote_engine(llm: Runner, name: str) -> N
     result = llm(*argv, "--ctx", "512", stdin=stdin)
     assert result.exit_code == 0, result.stderr
     assert llm.loaded == []  # no file was loaded
-    [endpoint] = llm.endpoints  # one engine: the first endpoint (more are for fan-out)
-    assert (endpoint.url, endpoint.model, endpoint.ctx) == ("http://h:1", "m1", 512)
+    # one engine per endpoint where the work fans out over them; else the first one only
+    fanned = name in ("summarize", "translate")
+    urls = ["http://h:1", "http://h:2"] if fanned else ["http://h:1"]
+    assert [e.url for e in llm.endpoints] == urls
+    for endpoint in llm.endpoints:
+        assert (endpoint.model, endpoint.ctx) == ("m1", 512)

@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "summarize",
     "translate",
     "sentiment",
+    "serve",
     "models",
     "templates",
     "info",

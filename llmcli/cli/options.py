@@ -121,6 +121,7 @@ class RunFlags:
     debug: bool = False
     think: bool | None = None  # None: the model's default; GenerationOptions.think
     show_thinking: bool = False
+    parallel: int | None = None  # --parallel: requests in flight per server (fan-out)
 
     def overrides(self) -> dict[str, Any]:
         """The Settings these flags override (None: not given)."""
@@ -195,6 +196,11 @@ THINK = Group((("think", *_value(bool, "--think/--no-think", help=_THINK)),))
 _SHOW = "Show the thinking of reasoning models (piped output drops it otherwise)."
 SHOW_THINKING = Group((("show_thinking", *_switch("--show-thinking", help=_SHOW)),))
 MODEL_COMMAND = (MODEL, SAMPLING, RUNTIME, JSON, VERBOSE, DEBUG, THINK)  # run, summarize, translate
+_PARALLEL = (
+    "Requests in flight per server (with --endpoint; the in-process model runs one at a "
+    "time). llm serve: the server's parallel slots."
+)
+FANOUT = Group((("parallel", *_value(int, "--parallel", help=_PARALLEL)),))
 
 _MANY = {"endpoints"}  # repeatable: a tuple in RunFlags
 _PARTS = {"runtime": Runtime, "sampling": Sampling}
@@ -248,7 +254,7 @@ def build_flags(groups: tuple[Group, ...], values: dict[str, Any]) -> RunFlags:
 def flag_names() -> dict[str, str]:
     """RunFlags field path (e.g. "runtime.ctx") -> the flag users type, for tests and docs."""
     found: dict[str, str] = {}
-    for group in (MODEL, RUNTIME, SAMPLING, JSON, VERBOSE, DEBUG, THINK, SHOW_THINKING):
+    for group in (MODEL, RUNTIME, SAMPLING, JSON, VERBOSE, DEBUG, THINK, SHOW_THINKING, FANOUT):
         for name, annotation, _ in group.options:
             info = annotation.__metadata__[0]
             decls = [info.default, *(info.param_decls or ())]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -15,6 +16,8 @@ from llmcli.env import Environment
 from llmcli.errors import InputError, UsageError
 
 if TYPE_CHECKING:
+    from llmcli.tasks import WarnFn
+    from llmcli.tasks.fanout import Mapper
     from llmcli.tasks.sentiment import Classifier
 
 EPILOG = """\
@@ -76,7 +79,7 @@ EvalFile = Annotated[
 ]
 
 
-@o.shared(o.MODEL, o.RUNTIME, o.JSON, o.VERBOSE, o.DEBUG)
+@o.shared(o.MODEL, o.RUNTIME, o.JSON, o.VERBOSE, o.DEBUG, o.FANOUT)
 def sentiment(
     ctx: typer.Context,
     source: Annotated[
@@ -98,7 +101,10 @@ def sentiment(
     flags: RunFlags,
 ) -> None:
     """Classify the sentiment of TEXT (or a file, or stdin) by scoring each label."""
+    from functools import partial
+
     from llmcli.cli import sentiment_output as out
+    from llmcli.cli.lanes import open_mapper
     from llmcli.engine import scorer
     from llmcli.inputs import read_file
     from llmcli.output.progress import TaskProgress
@@ -116,23 +122,30 @@ def sentiment(
         rows = task.parse_eval(read_file(eval_file), str(eval_file))
         label_set = task.eval_labels(rows, label_set if labels else None)
     text = None if batch or eval_file else _single_text(env, source)
-    with model_loader(env, settings).open() as loaded:
+    loader = model_loader(env, settings)
+    with loader.open() as loaded:
         engine = scorer(loaded.engine)  # one clear line when this backend cannot score
         task.check_labels(engine, label_set)
         classifier = task.Classifier(engine, tmpl, label_set, threshold, calibrate)
+        mappers = partial(open_mapper, env, loader, loaded, flags)
         if eval_file is not None:
-            with TaskProgress(env, bar=True, unit="") as progress:
-                report = task.evaluate(classifier, rows, progress)
+            with TaskProgress(env, bar=True, unit="") as progress, mappers(progress.warn) as fan:
+                report = task.evaluate(classifier, rows, progress, fan)
             out.show_report(env, report, loaded.spec, json_out=flags.json)
         elif batch:
-            _run_batch(env, classifier, source, field, flags.json)
+            _run_batch(env, classifier, source, field, flags.json, mappers)
         else:
             assert text is not None
             out.show_single(env, classifier, text, loaded.spec, json_out=flags.json)
 
 
 def _run_batch(
-    env: Environment, classifier: Classifier, source: str | None, field: str | None, json_out: bool
+    env: Environment,
+    classifier: Classifier,
+    source: str | None,
+    field: str | None,
+    json_out: bool,
+    mappers: Callable[[WarnFn], AbstractContextManager[Mapper]],
 ) -> None:
     from llmcli.cli import sentiment_output as out
     from llmcli.inputs import read_file, split_lines, stdin_lines
@@ -151,8 +164,8 @@ def _run_batch(
         stream = jsonl_texts(stream, field)
     # A bar only for a file whose results go elsewhere: on a terminal, the lines are the progress.
     show_bar = source is not None and not env.stdout_isatty
-    with TaskProgress(env, bar=show_bar, unit="") as progress:
-        results = classifier.classify_lines(stream, progress, total)
+    with TaskProgress(env, bar=show_bar, unit="") as progress, mappers(progress.warn) as fan:
+        results = classifier.classify_lines(stream, progress, total, fan)
         failed = out.write_batch(env, results, json_out=json_out)
     if failed:
         shown = ", ".join(str(n) for n in failed[:5]) + (", ..." if len(failed) > 5 else "")

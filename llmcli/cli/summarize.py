@@ -64,7 +64,7 @@ LangOpt = Annotated[
 ]
 
 
-@o.shared(*o.MODEL_COMMAND)
+@o.shared(*o.MODEL_COMMAND, o.FANOUT)
 def summarize(
     ctx: typer.Context,
     files: FileArgs = None,
@@ -80,6 +80,7 @@ def summarize(
     """Summarize FILES (or text piped on stdin), however long."""
     from dataclasses import replace
 
+    from llmcli.cli.lanes import open_mapper
     from llmcli.inputs import read_inputs
     from llmcli.output.progress import TaskProgress
     from llmcli.prompts import load_template, parse_params
@@ -101,7 +102,12 @@ def summarize(
     opts = generation_options(tmpl.settings, settings, think=flags.think)
     if settings.max_tokens is None:
         opts = replace(opts, max_tokens=answer_tokens(length.value, words))
-    with model_loader(env, settings).open() as loaded, TaskProgress(env, bar=True) as bar:
+    loader = model_loader(env, settings)
+    with (
+        loader.open() as loaded,
+        TaskProgress(env, bar=True) as bar,
+        open_mapper(env, loader, loaded, flags, bar.warn) as fan,
+    ):
         result = run_summary(
             loaded.engine,
             text,
@@ -111,6 +117,7 @@ def summarize(
             options=opts,
             progress=bar,
             warn=bar.warn,
+            mapper=fan,
         )
     if flags.json:
         from llmcli.output import emit_json

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from llmcli.output.progress import TaskProgress
     from llmcli.prompts import Template
     from llmcli.runtime import LoadedModel
+    from llmcli.tasks.fanout import Mapper
     from llmcli.tasks.languages import Lang
 
 EPILOG = """\
@@ -81,7 +82,7 @@ Unit = Annotated[
 ]
 
 
-@o.shared(*o.MODEL_COMMAND)
+@o.shared(*o.MODEL_COMMAND, o.FANOUT)
 def translate(
     ctx: typer.Context,
     inputs: Inputs = None,
@@ -97,6 +98,7 @@ def translate(
     flags: RunFlags,
 ) -> None:
     """Translate TEXT, FILES or stdin into the --to language, keeping the layout."""
+    from llmcli.cli.lanes import open_mapper
     from llmcli.inputs import text_or_files
     from llmcli.output.progress import TaskProgress
     from llmcli.prompts import load_template, parse_params
@@ -119,11 +121,15 @@ def translate(
         raise InputError("nothing to translate: give text, FILE arguments, or pipe text on stdin")
     job = Job(tmpl, load_template("translate-lines", env), target, origin, extra, unit, batch)
     opts = generation_options(tmpl.settings, settings, think=flags.think)
+    loader = model_loader(env, settings)
     with (
-        model_loader(env, settings).open() as loaded,
+        loader.open() as loaded,
         TaskProgress(env, bar=not env.stdout_isatty and not flags.json, unit="") as progress,
+        open_mapper(env, loader, loaded, flags, progress.warn) as fan,
     ):
-        result = _translate(env, loaded, job, opts, progress, text, lines=lines, json=flags.json)
+        result = _translate(
+            env, loaded, job, opts, progress, text, fan, lines=lines, json=flags.json
+        )
     if flags.json:
         from llmcli.output import emit_json
 
@@ -150,6 +156,7 @@ def _translate(
     opts: GenerationOptions,
     progress: TaskProgress,
     text: str,
+    mapper: Mapper,
     *,
     lines: bool,
     json: bool,
@@ -172,6 +179,7 @@ def _translate(
         progress=progress,
         warn=progress.warn,
         params=job.params,
+        mapper=mapper,
     )
     pieces = translator.lines(text) if lines else translator.document(text)
     out = list(pieces) if json else _stream(env, pieces, lines)

@@ -140,10 +140,13 @@ class TaskProgress:
             self.stage = (p.stage, p.round)
             self._new_stage(p)
         if self.bar is not None:
-            self.bar.update(self.task, completed=p.done, total=p.total or None, refresh=True)
+            label = _label(p) + (f" · {p.detail}" if p.detail else "")  # per-server rates
+            self.bar.update(
+                self.task, completed=p.done, total=p.total or None, description=label, refresh=True
+            )
 
     def _new_stage(self, p: Progress) -> None:
-        label = p.stage if p.round <= 1 else f"{p.stage} (round {p.round})"
+        label = _label(p)
         if self.use_bar:
             if self.bar is None:
                 from rich.progress import MofNCompleteColumn
@@ -166,6 +169,10 @@ class TaskProgress:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+def _label(p: Progress) -> str:
+    return p.stage if p.round <= 1 else f"{p.stage} (round {p.round})"
 
 
 def _bar(env: Environment, kind: str, *columns: Any, transient: bool = False) -> Any:

@@ -22,6 +22,7 @@ class Progress:
     done: int
     total: int
     round: int = 1
+    detail: str = ""  # e.g. throughput per server of a fan-out
 
 
 ProgressFn = Callable[[Progress], None]

@@ -11,14 +11,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from llmcli.engine import Engine, Message, ScoringEngine
+from llmcli.engine import Engine, Message, ScoringEngine, scorer
 from llmcli.errors import ContextOverflowError, InputError, TemplateError, UsageError
 from llmcli.inputs import parse_json_line, split_lines
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, no_progress
+from llmcli.tasks.fanout import Mapper, Sequential
 
 DEFAULT_LABELS = ("positive", "negative", "neutral")
 UNCERTAIN = "uncertain"
@@ -181,14 +182,31 @@ class Classifier:
             raise ContextOverflowError(used, self.engine.n_ctx - 1, what="the text with its prompt")
         return predict(self.engine, messages, self.labels, self.threshold, self.bias())
 
+    def on(self, engine: Engine) -> Classifier:
+        """This classifier on another engine (a server of a fan-out), calibration kept."""
+        other = replace(self, engine=scorer(engine))
+        other._bias = self.bias()
+        return other
+
     def classify_lines(
-        self, lines: Iterable[str | InputError], progress: ProgressFn = no_progress, total: int = 0
+        self,
+        lines: Iterable[str | InputError],
+        progress: ProgressFn = no_progress,
+        total: int = 0,
+        mapper: Mapper | None = None,
     ) -> Iterator[LineResult]:
         """One result per line, in order; an empty line gives an empty result, and a line
-        that cannot be classified (too long, bad JSON) an error, while the rest go on."""
-        for number, line in enumerate(lines, 1):
-            yield self._one_line(number, line)
-            progress(Progress("classifying", number, total))
+        that cannot be classified (too long, bad JSON) an error, while the rest go on.
+        `mapper` runs the lines (default: one after another on this engine)."""
+        mapper = mapper or Sequential(self.engine)
+        self.bias()  # once, before the lines may go to several threads
+
+        def one(engine: Engine, numbered: tuple[int, str | InputError]) -> LineResult:
+            return self.on(engine)._one_line(*numbered)
+
+        for result in mapper.map(one, enumerate(lines, 1)):
+            yield result
+            progress(Progress("classifying", result.line, total, detail=mapper.detail()))
 
     def _one_line(self, number: int, line: str | InputError) -> LineResult:
         if isinstance(line, InputError):
@@ -329,11 +347,13 @@ def evaluate(
     classifier: Classifier,
     rows: Sequence[tuple[str, str]],
     progress: ProgressFn = no_progress,
+    mapper: Mapper | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> EvalReport:
     report = EvalReport(classifier.labels)
     start = clock()
-    results = classifier.classify_lines((text for text, _ in rows), progress, len(rows))
+    texts = (text for text, _ in rows)
+    results = classifier.classify_lines(texts, progress, len(rows), mapper)
     for (_, gold), result in zip(rows, results, strict=True):
         if result.prediction is None:
             report.errors += 1  # counted, and scored as wrong

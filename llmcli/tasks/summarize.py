@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from llmcli.engine import Engine, GenerationOptions, Stats, join_stream
+from llmcli.engine import Completion, Engine, GenerationOptions, Stats, generate, join_stream
 from llmcli.errors import InputError, LlmError
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, WarnFn, call_timings, no_progress, no_warning
 from llmcli.tasks.chunking import chunk_text
 from llmcli.tasks.cleanup import strip_preamble, strip_trailer
+from llmcli.tasks.fanout import Mapper, Sequential
 
 LENGTH_TOKENS = {"short": 120, "medium": 256, "long": 512}
 MAP_TOKENS = 256  # most a partial summary may take; keeps every round shrinking
@@ -57,6 +58,7 @@ class _Job:
     options: GenerationOptions
     progress: ProgressFn
     warn: WarnFn
+    mapper: Mapper  # runs the parts of a round (fanned out over servers when there are)
     calls: list[Stats] = field(default_factory=list)
 
 
@@ -70,12 +72,15 @@ def summarize(
     options: GenerationOptions,
     progress: ProgressFn = no_progress,
     warn: WarnFn = no_warning,
+    mapper: Mapper | None = None,
 ) -> Summary:
     """The summary of `text`; `values` are the template's variables other than `text`."""
     if not text.strip():
         raise InputError("nothing to summarize: the input is empty")
     start = time.perf_counter()
-    job = _Job(engine, template, combine, values, options, progress, warn)
+    job = _Job(
+        engine, template, combine, values, options, progress, warn, mapper or Sequential(engine)
+    )
     final_max = options.max_tokens or LENGTH_TOKENS["medium"]
     whole = _render(template, values, text)
     if engine.count_prompt_tokens(whole) + final_max <= engine.n_ctx:
@@ -161,18 +166,24 @@ def _summarize_parts(
     options = replace(job.options, max_tokens=map_max)
     out: list[str] = []
     job.progress(Progress(stage, 0, len(parts), round_no))
-    for i, part in enumerate(parts, 1):
-        label = f"part {i} of {len(parts)}"
-        messages = _render(template, values, part, part=label)
-        text, stats = _generate(job, messages, options)
-        text = _clean(text, part)
+
+    def one(engine: Engine, numbered: tuple[int, str]) -> Completion:
+        i, part = numbered
+        return generate(
+            engine, _render(template, values, part, part=f"part {i} of {len(parts)}"), options
+        )
+
+    for i, done in enumerate(job.mapper.map(one, enumerate(parts, 1)), 1):
+        label, part, stats = f"part {i} of {len(parts)}", parts[i - 1], done.stats
+        job.calls.append(stats)
+        text = _clean(done.text, part)
         if stats.finish_reason == "length":
             text = _trim_to_sentence(text)
         if text:
             out.append(text)
         else:
             job.warn(f"{label} gave an empty summary (round {round_no})")
-        job.progress(Progress(stage, i, len(parts), round_no))
+        job.progress(Progress(stage, i, len(parts), round_no, detail=job.mapper.detail()))
     if not out:
         raise LlmError("the model returned no text for any part of the input")
     return out

@@ -20,15 +20,10 @@ from llmcli.engine import Engine, GenerationOptions, Stats
 from llmcli.engine.grammar import numbered_rows
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, WarnFn, call_timings, no_progress, no_warning
-from llmcli.tasks.chunking import (
-    BOUNDARIES,
-    chunk_text,
-    fences,
-    sentences,
-    split_edges,
-    split_keep,
-)
+from llmcli.tasks.chunking import chunk_text, sentences, split_edges
+from llmcli.tasks.fanout import Mapper, Sequential
 from llmcli.tasks.languages import Lang
+from llmcli.tasks.layout import blocks, is_line_shaped, split_marker
 
 DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces better
 # Sentence units: the FLORES EN->PT dev lines joined into 25 paragraphs of four, SmolLM2-135M
@@ -37,10 +32,6 @@ DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces
 UNITS = ("sentence", "paragraph")
 BATCH = 8  # lines per call in line mode
 MARGIN = 32
-_MARKER = re.compile(
-    r"^([ \t]*(?:(?:[-*+•]|\d{1,3}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?|>+[ \t]?|#{1,6}[ \t]+)?)"
-)
-_LIST_LINE = re.compile(r"^[ \t]*(?:[-*+•]|\d{1,3}[.)]|>|#{1,6}|\|)[ \t]")
 _NUMBERED = re.compile(r"^\s*\[(\d+)\][ \t]*(.*)$")
 _LETTER = re.compile(r"[^\W\d_]")
 _WORDS = re.compile(r"\w+")
@@ -65,6 +56,7 @@ class Translator:
     # it SmolLM2-135M "succeeds" at batches by paraphrasing them in English (12 FLORES lines:
     # chrF 19.5 in 2 calls against 23.1 line by line; bench/structured.py)
     constrain_lines: bool = False
+    mapper: Mapper | None = None  # runs independent calls (None: one after another)
     calls: list[Stats] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     _done: int = 0
@@ -73,33 +65,58 @@ class Translator:
     # -- whole documents ----------------------------------------------------------------
 
     def document(self, text: str) -> Iterator[str]:
-        """Pieces of the translation, in order; joined they are the translated text."""
-        blocks = _blocks(text)
-        self._total = sum(1 for kind, b in blocks if kind == "text" and b.strip())
+        """Pieces of the translation, in order; joined they are the translated text. The
+        prose units between line-shaped blocks go through one map (fanned out over servers
+        when there are), so short paragraphs are translated side by side too."""
+        parts = blocks(text)
+        self._total = sum(1 for kind, b in parts if kind == "text" and b.strip())
         self._report()
+        pending: list[_Piece] = []  # prose units and the text around them, in order
         line_no = 0  # lines before this block, for warnings that name a line
-        for kind, block in blocks:
+        for kind, block in parts:
             if kind == "code" or not block.strip():
-                yield block
+                pending.append(_Piece(block))
             else:
                 lead, core, trail = split_edges(block)
-                yield lead
-                if _is_line_shaped(core):
+                if is_line_shaped(core):
+                    yield from self._translate_pieces(pending)
+                    pending = []
                     first = line_no + lead.count("\n")
-                    yield "\n".join(self._lines(core.split("\n"), first_line=first))
+                    yield lead + "\n".join(self._lines(core.split("\n"), first_line=first))
+                    yield trail
+                    self._block_done()
                 else:
-                    yield self._prose(core)
-                yield trail
-                self._done += 1
-                self._report()
+                    pending.append(_Piece(lead))
+                    pending += [_Piece(unit, translate=True) for unit in self._units(core)]
+                    pending.append(_Piece(trail, ends_block=True))
             line_no += block.count("\n")
+        yield from self._translate_pieces(pending)
+
+    def _translate_pieces(self, pieces: list[_Piece]) -> Iterator[str]:
+        def run(engine: Engine, piece: _Piece) -> _Done:
+            if not piece.translate:
+                return _Done({0: piece.text}, [], [], self.batch)
+            return self._on(engine)._unit(piece.text)
+
+        for piece, done in zip(pieces, self._mapper().map(run, pieces), strict=True):
+            self._merge(done)
+            yield done.rows[0]
+            if piece.ends_block:
+                self._block_done()
+
+    def _block_done(self) -> None:
+        self._done += 1
+        self._report()
+
+    def _unit(self, piece: str) -> _Done:
+        """One unit on this translator's engine, its edges kept ours."""
+        lead, core, trail = split_edges(piece)
+        done = lead + (self._one(core) if core else "") + trail
+        return _Done({0: done}, self.calls, self._warnings, self.batch)
 
     def _prose(self, text: str) -> str:
-        out = []
-        for piece in self._units(text):
-            lead, core, trail = split_edges(piece)
-            out.append(lead + (self._one(core) if core else "") + trail)
-        return "".join(out)
+        """A piece of prose, unit by unit, on this translator's engine."""
+        return "".join(self._unit(unit).rows[0] for unit in self._units(text))
 
     def _units(self, text: str) -> list[str]:
         """Pieces of one call each (joined they are `text`): sentences or the paragraph,
@@ -126,29 +143,67 @@ class Translator:
 
     def _lines(self, rows: list[str], first_line: int, report: bool = False) -> Iterator[str]:
         """Translate rows in batches; yields each row's translation (no newline) in order."""
-        parts = [_split_marker(r) for r in rows]
+        parts = [split_marker(r) for r in rows]
         out: dict[int, str] = {}
-        pending: list[int] = []
         emitted = 0
-        for i, (_, content) in enumerate(parts):
-            if not _LETTER.search(content):
-                out[i] = rows[i]  # blank, numbers, rules: nothing to translate
-            else:
-                if pending and not self._fits([parts[j][1] for j in [*pending, i]]):
-                    self._batch(pending, parts, out, first_line)
-                    pending = []
-                pending.append(i)
-                if len(pending) >= self.batch:
-                    self._batch(pending, parts, out, first_line)
-                    pending = []
-            if i == len(parts) - 1 and pending:
-                self._batch(pending, parts, out, first_line)
+
+        def run(engine: Engine, group: list[int]) -> _Done:
+            return self._on(engine)._group(group, rows, parts, first_line)
+
+        for done in self._mapper().map(run, self._groups(parts)):
+            self._merge(done)
+            out.update(done.rows)
             while emitted in out:
                 yield out[emitted]
                 emitted += 1
                 if report:
                     self._done += 1
                     self._report()
+
+    def _groups(self, parts: list[tuple[str, str]]) -> Iterator[list[int]]:
+        """Row numbers per call: batches of rows to translate, and rows with nothing to
+        translate (blank, numbers, rules) on their own."""
+        pending: list[int] = []
+        for i, (_, content) in enumerate(parts):
+            if not _LETTER.search(content):
+                yield [i]
+                continue
+            if pending and not self._fits([parts[j][1] for j in [*pending, i]]):
+                yield pending
+                pending = []
+            pending.append(i)
+            if len(pending) >= self.batch:  # read as we go: a failed batch makes it smaller
+                yield pending
+                pending = []
+        if pending:
+            yield pending
+
+    def _group(
+        self, idx: list[int], rows: list[str], parts: list[tuple[str, str]], first: int
+    ) -> _Done:
+        """One group on this translator's engine (maybe a fan-out's worker thread)."""
+        out: dict[int, str] = {}
+        if len(idx) == 1 and not _LETTER.search(parts[idx[0]][1]):
+            out[idx[0]] = rows[idx[0]]
+        else:
+            self._batch(idx, parts, out, first)
+        return _Done(out, self.calls, self._warnings, self.batch)
+
+    def _mapper(self) -> Mapper:
+        return self.mapper or Sequential(self.engine)
+
+    def _on(self, engine: Engine) -> Translator:
+        """A copy for one call on `engine` (its own calls run one after another there); its
+        calls and warnings are merged back in input order."""
+        return replace(
+            self, engine=engine, calls=[], progress=no_progress, warn=_Collect(), mapper=None
+        )
+
+    def _merge(self, done: _Done) -> None:
+        self.calls.extend(done.calls)
+        for message in done.warnings:
+            self.warn(message)
+        self.batch = min(self.batch, done.batch)
 
     def _fits(self, contents: list[str]) -> bool:
         tokens = sum(self.engine.count_tokens(c) + 3 for c in contents)
@@ -268,10 +323,41 @@ class Translator:
         return min(DOC_CHUNK, room)
 
     def _report(self) -> None:
-        self.progress(Progress("translating", self._done, self._total))
+        detail = self._mapper().detail()  # throughput per server when fanned out
+        self.progress(Progress("translating", self._done, self._total, detail=detail))
 
     def timings(self) -> dict[str, Any]:
         return call_timings(self.calls, time.perf_counter() - self.started)
+
+    @property
+    def _warnings(self) -> list[str]:
+        return list(self.warn) if isinstance(self.warn, _Collect) else []
+
+
+class _Collect(list[str]):
+    """A worker's warnings, kept to be given on the caller's thread in input order."""
+
+    def __call__(self, message: str) -> None:
+        self.append(message)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """Document text in order: a unit to translate, or text kept as it is."""
+
+    text: str
+    translate: bool = False
+    ends_block: bool = False  # the last piece of a paragraph (for the progress count)
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What one call of a (maybe fanned-out) run gives back: rows by number, its record."""
+
+    rows: dict[int, str]
+    calls: list[Stats]
+    warnings: list[str]
+    batch: int
 
 
 def _numbered_rows(reply: str, expected: int) -> dict[int, str] | None:
@@ -291,36 +377,12 @@ def _numbered_rows(reply: str, expected: int) -> dict[int, str] | None:
     return found
 
 
-def _blocks(text: str) -> list[tuple[str, str]]:
-    """("code", fenced block) kept verbatim, and ("text", paragraph) to translate, in order."""
-    out: list[tuple[str, str]] = []
-    start = 0
-    for begin, end in fences(text):
-        out.extend(("text", p) for p in split_keep(text[start:begin], BOUNDARIES[0]))
-        out.append(("code", text[begin:end]))
-        start = end
-    out.extend(("text", p) for p in split_keep(text[start:], BOUNDARIES[0]))
-    return out
-
-
-def _is_line_shaped(paragraph: str) -> bool:
-    """Lists, quotes, headings, tables: the lines are the units, not the paragraph."""
-    return any(_LIST_LINE.match(row) for row in paragraph.split("\n"))
-
-
 def _echoed(translation: str, source: str) -> bool:
     """Mostly the source's own words: an echo, even with a few words changed."""
     words = [w for w in _WORDS.findall(translation.casefold()) if len(w) > 2]
     known = set(_WORDS.findall(source.casefold()))
     same = sum(w in known for w in words)
     return same >= 3 and same * 2 >= len(words)
-
-
-def _split_marker(row: str) -> tuple[str, str]:
-    """("  - ", "rest of the line"): indentation and list/quote/heading markers stay ours."""
-    match = _MARKER.match(row)
-    prefix = match.group(1) if match else ""
-    return prefix, row[len(prefix) :].strip()
 
 
 def _clean(reply: str, source: str) -> str:
