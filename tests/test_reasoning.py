@@ -94,6 +94,31 @@ def test_gpt_oss_template_on_a_model_that_writes_no_channels() -> None:
     assert _split(["Plain ", "text."], HARMONY, "header").text == "Plain text."
 
 
+# The compatibility matrix found these: the bundled model under other families' templates.
+
+
+def test_a_stray_close_marker_where_the_answer_starts_is_dropped() -> None:
+    # the prompt closed the block (DeepSeek-R1's llama.cpp template, --no-think); the model
+    # closed it again
+    done = _split(["</th", "ink>\n", "Bom dia."], state="answer")
+    assert (done.reasoning, done.text) == ("", "Bom dia.")
+
+
+def test_a_block_the_model_opens_after_the_prompt_closed_one_is_thinking() -> None:
+    done = _split(["<think>", "hmm</think>", "Blue."], state="answer")
+    assert (done.reasoning, done.text) == ("hmm", "Blue.")
+
+
+def test_the_open_marker_again_inside_a_block_the_prompt_opened_is_dropped() -> None:
+    done = _split(["<think>", "hmm</think>Blue."], state="think")
+    assert (done.reasoning, done.text) == ("hmm", "Blue.")
+
+
+def test_gpt_oss_a_message_without_a_channel_is_the_answer() -> None:
+    done = _split(["<|mess", "age|>Apple.", "<|message|> More."], HARMONY, "header")
+    assert (done.reasoning, done.text) == ("", "Apple. More.")
+
+
 def test_stats_pass_through_and_the_source_is_closed() -> None:
     closed: list[bool] = []
 

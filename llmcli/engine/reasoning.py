@@ -172,7 +172,8 @@ class _Tags(_Splitter):
     def __init__(self, fmt: ThinkFormat, state: str) -> None:
         super().__init__()
         self.fmt = fmt
-        self.state = state if state in ("start", "think") else "answer"
+        # a prompt that closed the block still lets the model open one of its own
+        self.state = "think" if state == "think" else "start"
         self.lead = True  # strip whitespace at the start of the block and of the answer
         self.held = ""  # thinking's trailing whitespace, dropped if the block closes next
 
@@ -189,17 +190,42 @@ class _Tags(_Splitter):
                 else:
                     self.state = "answer"
             elif self.state == "think":
-                text, marker = self.take((self.fmt.close,), final)
+                text, marker = self.take((self.fmt.close, self.fmt.open), final)
+                if marker == self.fmt.open:  # the prompt opened it and the model again
+                    self.think(text, closing=False)
+                    continue
                 self.think(text, closing=marker is not None)
                 if marker is None:
                     return
                 self.state, self.lead, self.held = "answer", True, ""
             else:
+                if self.lead:
+                    found = self._stray_marker(final)
+                    if found == "dropped":
+                        continue
+                    if found == "wait":
+                        return
                 text, self.pending = self.pending, ""
                 if self.lead:
                     text = text.lstrip()
                     self.lead = not text
                 self.emit(text, False)
+
+    def _stray_marker(self, final: bool) -> str:
+        """A marker where the answer starts is not text (a block the prompt closed, closed
+        again; small models write stray ones): "dropped". Later in the answer it is text.
+        "wait": what came so far may be the start of one."""
+        body = self.pending.lstrip()
+        if not body and not final:
+            return "wait"
+        for marker in (self.fmt.open, self.fmt.close):
+            if body.startswith(marker):
+                self.pending = body[len(marker) :]
+                return "dropped"
+            if marker.startswith(body) and not final:
+                return "wait"
+        return "text"
+        return False
 
     def think(self, text: str, closing: bool) -> None:
         text = self.held + text
@@ -229,7 +255,12 @@ class _Harmony(_Splitter):
                     return
                 if "<|channel|>".startswith(body) and body != "<|channel|>" and not final:
                     return  # may be the header, split across chunks
+                if "<|message|>".startswith(body) and body != "<|message|>" and not final:
+                    return
                 self.fresh = False
+                if body.startswith("<|message|>"):  # a message with no channel: the answer
+                    self.pending, self.state = body[len("<|message|>") :], "final"
+                    continue
                 if not body.startswith("<|channel|>"):
                     self.state = "final"  # a model that writes no channel header
                     continue
@@ -249,11 +280,13 @@ class _Harmony(_Splitter):
                     return
                 self.state = "final" if _channel(self.channel) == "final" else "think"
             else:
-                text, marker = self.take(("<|channel|>", *_HARMONY_BREAKS), final)
+                text, marker = self.take(("<|channel|>", "<|message|>", *_HARMONY_BREAKS), final)
                 self.emit(text, self.state == "think")
                 self.fresh = False
                 if marker is None:
                     return
+                if marker == "<|message|>":  # a stray header marker inside a message
+                    continue
                 self.state = "name" if marker == "<|channel|>" else "header"
                 self.channel = ""
 
