@@ -13,7 +13,7 @@ interval against the plain prompt for each:
 A spec is `plain` or `PATH[:key=value,...]`. Keys: the template's variables (length, words,
 ...), the sampling options (temperature, repeat_penalty, max_tokens, ...), `examples=0` (no
 worked example), `system=0` (no system prompt), `ctx=N` (a smaller context, to force the
-map-reduce path). Specs that differ only after the article share its prompt evaluation
+map-reduce path), `keep_words=N` (the final summary's word budget; 0: none). Specs that differ only after the article share its prompt evaluation
 (llama.cpp keeps the common prefix), so list them next to each other. Outputs go to
 bench/out/tune_summarize/ (one JSON line per article and spec).
 """
@@ -53,6 +53,7 @@ class Spec:
     examples: bool = True
     system: bool = True
     ctx: int | None = None
+    keep_words: int | None = None  # the word budget (0: none); None: as llm summarize
     outputs: list[str] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)  # before the cleanup
     parts: list[int] = field(default_factory=list)
@@ -72,6 +73,8 @@ def parse_spec(text: str) -> Spec:
             spec.system = value != "0"
         elif key == "ctx":
             spec.ctx = int(value)
+        elif key == "keep_words":
+            spec.keep_words = int(value)
         elif key in _OPTION_NAMES:
             spec.options[key] = float(value) if "." in value else int(value)
         else:
@@ -104,7 +107,7 @@ class _Recorder:
 def run_ours(engine: Any, spec: Spec, article: str) -> tuple[str, str, int]:
     from llmcli.engine import GenerationOptions
     from llmcli.prompts import builtin_dir, parse_template
-    from llmcli.tasks.summarize import answer_tokens, summarize
+    from llmcli.tasks.summarize import answer_tokens, summarize, word_budget
 
     assert spec.path is not None
     template = parse_template(spec.path, "file")
@@ -121,8 +124,17 @@ def run_ours(engine: Any, spec: Spec, article: str) -> tuple[str, str, int]:
     options = replace(options, max_tokens=answer_tokens(length, words))
     options = replace(options, **spec.options)
     recorder = _Recorder(engine, spec.ctx)
+    budget = word_budget(length, words, spec.values.get("format", "paragraph"))
+    if spec.keep_words is not None:
+        budget = spec.keep_words or None
     result = summarize(
-        recorder, article, template=template, combine=combine, values=spec.values, options=options
+        recorder,
+        article,
+        template=template,
+        combine=combine,
+        values=spec.values,
+        options=options,
+        max_words=budget,
     )
     return result.text, recorder.replies[-1], result.parts
 
