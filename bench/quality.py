@@ -102,7 +102,9 @@ def run() -> str:
             "",
             "Each difference is ours minus the plain prompt with its paired bootstrap 95% "
             "interval in brackets (2,000 resamples of the items, the same draw for both sides; "
-            "`bench/metrics.py`): an interval that includes zero is no win.",
+            "`bench/metrics.py`): an interval that includes zero is no win. Every model "
+            f"process ran on {quality_threads()} thread(s) (`LLM_THREADS`); the seconds depend "
+            "on the load, the scores do not.",
             "",
             "**Sentiment** (`../shared/eval/sentiment_dev.tsv`): " + sentiment_note,
             "",
