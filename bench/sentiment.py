@@ -164,8 +164,9 @@ def run() -> str:
     )
 
 
-def quality_rows() -> tuple[list[list[str]], str]:
-    """Accuracy and macro-F1 on all rows: ours (calibrated and not) and the plain prompt."""
+def quality_rows() -> tuple[list[list[str]], str, dict[str, list[float]]]:
+    """Accuracy and macro-F1 on all rows: ours (calibrated and not) and the plain prompt;
+    and each mode's per-row correctness (1.0 or 0.0), for the paired bootstrap."""
     rows = load_rows()
     texts, gold = [t for t, _ in rows], [g for _, g in rows]
     with llm_env(LLM_THREADS=str(bench_threads()), PYTHONPATH=str(ROOT)) as env:
@@ -175,6 +176,7 @@ def quality_rows() -> tuple[list[list[str]], str]:
             ("plain generative prompt", _generative(texts, env)),
         ]
     out = []
+    correct: dict[str, list[float]] = {}
     for name, (labels, seconds) in modes:
         if len(labels) != len(rows):
             raise RuntimeError(f"{name}: expected {len(rows)} answers, got {len(labels)}")
@@ -186,6 +188,7 @@ def quality_rows() -> tuple[list[list[str]], str]:
                 f"{len(rows) / seconds:.1f}",
             ]
         )
+        correct[name] = [float(p == g) for p, g in zip(labels, gold, strict=True)]
     unparsed = modes[2][1][0].count("unparsed")
     note = (
         f"{len(rows)} SST-2 phrases. `--no-calibrate` skips dividing out the label bias of the "
@@ -193,7 +196,7 @@ def quality_rows() -> tuple[list[list[str]], str]:
         f"at most 8 tokens) and takes the first label its reply names; {unparsed} of "
         f"{len(rows)} replies named neither and count as wrong."
     )
-    return out, note
+    return out, note, correct
 
 
 def _on(rows: list[int], result: tuple[list[str], float]) -> tuple[dict[int, str], float]:

@@ -52,7 +52,8 @@ def test_options_reach_the_prompt(llm: Runner, engine: FakeEngine) -> None:
     llm("summarize", "--length", "short", "--format", "bullets", "--lang", "pt", stdin="Text.")
     user = engine.calls[0].user
     assert "one or two sentences" in user and "bullet points" in user
-    assert "written in Portuguese" in user
+    assert "summary in one or two sentences as a list of bullet points" in user
+    assert user.rstrip().endswith("in Portuguese.")
     assert engine.calls[0].options.max_tokens == 120
     llm("summarize", "--words", "50", stdin="Text.")
     assert "about 50 words" in engine.calls[-1].user
@@ -254,7 +255,7 @@ def test_context_too_small_for_parts_is_exit_4(llm: Runner, engine: FakeEngine) 
 
 @pytest.mark.parametrize(
     ("asked", "parts_ask"),
-    [({"length": "short"}, "one or two sentences"), ({"words": "40"}, "three or four sentences")],
+    [({"length": "short"}, "one or two sentences"), ({"words": "40"}, "Summarize this text:")],
 )
 def test_partial_summaries_follow_the_asked_length(
     engine: FakeEngine, tmp_path: Path, asked: dict[str, str], parts_ask: str
@@ -274,3 +275,47 @@ def test_partial_summaries_follow_the_asked_length(
         c.messages[-1].content for c in engine.calls if "This is part" in c.messages[-1].content
     ]
     assert parts and all(parts_ask in p for p in parts)
+    assert not any("about 40 words" in p for p in parts)  # a --words target is for the end
+
+
+SIX_SENTENCES = " ".join(f"Sentence {i} has exactly eight words in it." for i in range(1, 7))
+
+
+@pytest.mark.parametrize(
+    ("args", "sentences"),
+    [((), 6), (("--length", "short"), 4), (("--length", "long"), 6), (("--words", "20"), 6)],
+)
+def test_paragraph_summaries_keep_the_sentences_within_their_word_budget(
+    llm: Runner, engine: FakeEngine, args: tuple[str, ...], sentences: int
+) -> None:
+    engine.replies = [SIX_SENTENCES]
+    result = llm("summarize", *args, stdin="A text to summarize.")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count("Sentence") == sentences
+    assert result.stdout.rstrip().endswith(".") and result.stderr == ""
+
+
+def test_a_long_default_summary_is_cut_to_its_first_sentences(
+    llm: Runner, engine: FakeEngine
+) -> None:
+    engine.replies = [SIX_SENTENCES + " " + SIX_SENTENCES]  # 96 words, over the medium 65
+    result = llm("summarize", stdin="A text to summarize.")
+    assert result.stdout.count("Sentence") == 8  # 64 words
+    assert result.stdout.endswith("Sentence 2 has exactly eight words in it.\n")
+    assert result.stderr == ""  # dropping sentences past the budget is no warning
+
+
+def test_bullets_are_not_cut(llm: Runner, engine: FakeEngine) -> None:
+    engine.replies = ["\n".join(f"- point {i} with a few words." for i in range(15))]
+    result = llm("summarize", "--format", "bullets", stdin="A text to summarize.")
+    assert result.stdout.count("- point") == 15  # 105 words, over the medium budget
+
+
+def test_keep_sentences_skips_abbreviations() -> None:
+    from llmcli.tasks.summarize import keep_sentences
+
+    text = "Mr. Cameron said the U.S. agreed. Two more words here. A third one."
+    assert keep_sentences(text, 3) == "Mr. Cameron said the U.S. agreed."
+    assert keep_sentences(text, 10) == "Mr. Cameron said the U.S. agreed. Two more words here."
+    assert keep_sentences(text, 99) == text
+    assert keep_sentences("One long sentence with no end", 2) == "One long sentence with no end"

@@ -52,7 +52,14 @@ FileArgs = Annotated[
     Optional[list[Path]],
     typer.Argument(help="Files to summarize (default: stdin).", metavar="FILE", show_default=False),
 ]
-LengthOpt = Annotated[Length, typer.Option("--length", "-l", help="Summary length.")]
+LengthOpt = Annotated[
+    Length,
+    typer.Option(
+        "--length",
+        "-l",
+        help="short: 1-2 sentences (35 words at most), medium: 2-3 (65), long: paragraphs.",
+    ),
+]
 Words = Annotated[
     Optional[int],
     typer.Option("--words", "-w", min=1, help="Target length in words.", show_default=False),
@@ -86,7 +93,7 @@ def summarize(
     from llmcli.prompts import load_template, parse_params
     from llmcli.runtime import generation_options
     from llmcli.tasks.languages import resolve_language
-    from llmcli.tasks.summarize import answer_tokens
+    from llmcli.tasks.summarize import answer_tokens, word_budget
     from llmcli.tasks.summarize import summarize as run_summary
 
     env, settings = setup(ctx, flags)
@@ -118,6 +125,7 @@ def summarize(
             progress=bar,
             warn=bar.warn,
             mapper=fan,
+            max_words=word_budget(length.value, words, fmt.value),
         )
     if flags.json:
         from llmcli.output import emit_json

@@ -22,16 +22,27 @@ from llmcli.tasks.chunking import chunk_text
 from llmcli.tasks.cleanup import strip_preamble, strip_trailer
 from llmcli.tasks.fanout import Mapper, Sequential
 
-LENGTH_TOKENS = {"short": 120, "medium": 256, "long": 512}
+LENGTH_TOKENS = {"short": 120, "medium": 160, "long": 512}
+# Most words a final paragraph summary keeps, in whole sentences (the first one always): asked
+# for "two or three sentences", a small model writes five or six, and its first ones carry
+# the main points (measured: bench/tune_summarize.py, figures in prompts/builtin/summarize.toml)
+LENGTH_WORDS = {"short": 35, "medium": 65}
 MAP_TOKENS = 256  # most a partial summary may take; keeps every round shrinking
 MIN_MAP_TOKENS = 24
 MARGIN = 16  # tokens that can merge or split where the text meets the template
 _SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’»)\]]*(?=\s|$)")
+_ABBREVIATION = re.compile(r"(?:\b[A-Z][a-z]{0,2}|\b(?:[A-Za-z]\.)+[A-Za-z]?)\.$")  # Mr. U.S.
 
 
 def answer_tokens(length: str, words: int | None) -> int:
-    """Room for the final summary: generous, so a summary ends by itself, not by the cap."""
+    """Room for the final summary: enough for its word budget and the sentence after it."""
     return words * 2 + 48 if words else LENGTH_TOKENS.get(length, LENGTH_TOKENS["medium"])
+
+
+def word_budget(length: str, words: int | None, fmt: str) -> int | None:
+    """The words a summary of this length keeps; None (keep all) for --words, bullets and
+    long summaries."""
+    return None if words or fmt != "paragraph" else LENGTH_WORDS.get(length)
 
 
 @dataclass
@@ -59,6 +70,7 @@ class _Job:
     progress: ProgressFn
     warn: WarnFn
     mapper: Mapper  # runs the parts of a round (fanned out over servers when there are)
+    max_words: int | None = None
     calls: list[Stats] = field(default_factory=list)
 
 
@@ -73,13 +85,23 @@ def summarize(
     progress: ProgressFn = no_progress,
     warn: WarnFn = no_warning,
     mapper: Mapper | None = None,
+    max_words: int | None = None,
 ) -> Summary:
-    """The summary of `text`; `values` are the template's variables other than `text`."""
+    """The summary of `text`; `values` are the template's variables other than `text`;
+    `max_words` (see word_budget) keeps the final summary's first sentences within it."""
     if not text.strip():
         raise InputError("nothing to summarize: the input is empty")
     start = time.perf_counter()
     job = _Job(
-        engine, template, combine, values, options, progress, warn, mapper or Sequential(engine)
+        engine,
+        template,
+        combine,
+        values,
+        options,
+        progress,
+        warn,
+        mapper or Sequential(engine),
+        max_words,
     )
     final_max = options.max_tokens or LENGTH_TOKENS["medium"]
     whole = _render(template, values, text)
@@ -195,6 +217,11 @@ def _final(job: _Job, messages: list[Any], source: str) -> tuple[str, bool]:
     cut = stats.finish_reason == "length"
     if cut:
         text = _trim_to_sentence(text)
+    if job.max_words:
+        kept = keep_sentences(text, job.max_words)
+        cut = cut and kept == text  # the cap cost nothing when the budget dropped sentences
+        text = kept
+    if cut:
         job.warn("the summary reached the token limit; cut at its last full sentence")
     if not text:
         raise LlmError("the model returned an empty summary")
@@ -217,6 +244,20 @@ def _render(template: Template, values: Mapping[str, Any], text: str, part: str 
 
 def _clean(text: str, source: str) -> str:
     return strip_trailer(strip_preamble(text), source)
+
+
+def keep_sentences(text: str, max_words: int) -> str:
+    """The first sentences of `text` that fit in `max_words` (the first one always)."""
+    end = 0
+    for match in _SENTENCE_END.finditer(text):
+        if _ABBREVIATION.search(text[: match.end()]):
+            continue
+        if end and len(text[: match.end()].split()) > max_words:
+            break
+        end = match.end()
+    if not end or len(text.split()) <= max_words:
+        return text
+    return text[:end].rstrip()
 
 
 def _trim_to_sentence(text: str) -> str:
