@@ -275,7 +275,9 @@ class ServerProcess:
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Until the API answers; the child's own last words when it exits first."""
-        import httpx
+        from llmcli.engine.http import load_httpx
+
+        httpx = load_httpx()
 
         assert self.proc is not None
         url = self.plan.url.removesuffix("/v1") + self.backend.ready_path

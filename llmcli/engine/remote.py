@@ -64,8 +64,9 @@ class RemoteEngine:
         transport: httpx.BaseTransport | None = None,
         sleep: Sleep = time.sleep,
     ) -> RemoteEngine:
-        import httpx
+        from llmcli.engine.http import load_httpx
 
+        httpx = load_httpx()
         headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
         timeout = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
         client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
