@@ -14,6 +14,7 @@ Both in one process on the bundled model, side by side (interleaved rounds, medi
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +24,8 @@ from bench.common import command, median, model_path, table, threads
 
 EVAL = Path(os.environ.get("LLM_EVAL_DIR", Path(__file__).resolve().parents[2] / "shared/eval"))
 ROUNDS = int(os.environ.get("STRUCTURED_ROUNDS", "3"))
-LINES = 12
+SIZES = (12, 48)  # FLORES dev lines: the issue's 12, then more to confirm
+BOOTSTRAP = 1000
 MAX_TOKENS = 160
 PROMPT = "Write a long story about a dragon who learns to read. Give it a title."
 NOTES = """\
@@ -62,10 +64,6 @@ def run() -> str:
     rows = [
         [name, f"{median(v):.1f}", f"{median(v) / median(free):.2f}x"] for name, v in speed.items()
     ]
-    tr_rows = [
-        [name, r["calls"], f"{median(r['wall']):.1f}", f"{r['chrf']:.1f}"]
-        for name, r in lines.items()
-    ]
     return "\n".join(
         [
             "## structured",
@@ -79,10 +77,16 @@ def run() -> str:
             "",
             table(["sampling", "tokens/s", "vs unconstrained"], rows),
             "",
-            f"`translate --lines` on the first {LINES} lines of `translate_dev.en` (EN->PT,"
-            " greedy, batches of 8), chrF against `translate_dev.pt`:",
+            "`translate --lines` on the first 12 and 48 lines of `translate_dev.en` (EN->PT,"
+            " greedy, one run each: the text is the same every time), corpus chrF against"
+            " `translate_dev.pt`; the interval is a paired bootstrap over lines"
+            f" ({BOOTSTRAP} resamples, 95%) of the difference to one call per line; rows left"
+            " in English: most of a row's words are its source line's (`_untranslated`):",
             "",
-            table(["batches", "model calls", "wall s", "chrF"], tr_rows),
+            table(
+                ["lines", "path", "model calls", "wall s", "chrF", "vs per line", "in English"],
+                lines,
+            ),
             "",
             NOTES,
         ]
@@ -136,10 +140,38 @@ def _tokens_per_s(engine: Any, stream: Iterator[int]) -> float:
 
 # -- translate --lines ----------------------------------------------------------------------
 
+SIDES = {  # name: (lines per batch, rows grammar)
+    "rows grammar, batches of 4, English rows redone (default)": (4, True),
+    "prompt only, batches of 8 (the default before)": (8, False),
+    "one call per line": (1, False),
+}
+BASELINE = "one call per line"
 
-def _translate(engine: Any) -> dict[str, dict[str, Any]]:
-    import sacrebleu
 
+def _translate(engine: Any) -> list[list[object]]:
+    """One greedy run per side and size (the text is the same every time): calls, wall,
+    chrF, its paired-bootstrap interval against one call per line, rows left in English."""
+    from llmcli.tasks.translate import _untranslated
+
+    rows: list[list[object]] = []
+    for size in SIZES:
+        english = _read("translate_dev.en")[:size]
+        reference = _read("translate_dev.pt")[:size]
+        outs = {name: _side(engine, english, *side) for name, side in SIDES.items()}
+        base = outs[BASELINE][0]
+        outs["the English source itself (no model)"] = (english, 0, 0.0)
+        for name, (done, calls, wall) in outs.items():
+            low, high = _paired_interval(done, base, reference)
+            left = sum(_untranslated(d, "", [e]) for d, e in zip(done, english, strict=True))
+            delta = "" if name == BASELINE else f"{low:+.1f} .. {high:+.1f}"
+            row = [size, name, calls or "", f"{wall:.0f}" if wall else ""]
+            rows.append([*row, f"{_chrf(done, reference):.1f}", delta, f"{left}/{size}"])
+    return rows
+
+
+def _side(
+    engine: Any, english: list[str], batch: int, grammar: bool
+) -> tuple[list[str], int, float]:
     from llmcli.config import Settings
     from llmcli.env import Environment
     from llmcli.prompts import load_template
@@ -147,22 +179,36 @@ def _translate(engine: Any) -> dict[str, dict[str, Any]]:
     from llmcli.tasks.languages import resolve_language
     from llmcli.tasks.translate import Translator
 
-    english = (EVAL / "translate_dev.en").read_text(encoding="utf-8").splitlines()[:LINES]
-    reference = (EVAL / "translate_dev.pt").read_text(encoding="utf-8").splitlines()[:LINES]
     env = Environment()
     tmpl, lines_tmpl = load_template("translate", env), load_template("translate-lines", env)
     opts = generation_options(tmpl.settings, Settings())
-    sides = {"numbered rows forced by a grammar": True, "prompt only (today)": False}
-    out: dict[str, dict[str, Any]] = {name: {"wall": []} for name in sides}
-    for _ in range(max(1, ROUNDS - 1)):  # greedy: the text is the same every round
-        for name, constrain in sides.items():
-            translator = Translator(
-                engine, tmpl, lines_tmpl, resolve_language("pt"), None, opts,
-                constrain_lines=constrain,
-            )  # fmt: skip
-            start = time.perf_counter()
-            done = list(translator.lines("\n".join(english)))
-            out[name]["wall"].append(time.perf_counter() - start)
-            out[name]["calls"] = len(translator.calls)
-            out[name]["chrf"] = sacrebleu.corpus_chrf(done, [reference]).score
-    return out
+    translator = Translator(
+        engine, tmpl, lines_tmpl, resolve_language("pt"), None, opts,
+        batch=batch, constrain_lines=grammar,
+    )  # fmt: skip
+    start = time.perf_counter()
+    done = list(translator.lines("\n".join(english)))
+    return done, len(translator.calls), time.perf_counter() - start
+
+
+def _paired_interval(ours: list[str], base: list[str], reference: list[str]) -> tuple[float, float]:
+    """95% interval of corpus chrF(ours) - chrF(base) over lines resampled with replacement."""
+    rng = random.Random(7)
+    n = len(reference)
+    deltas = []
+    for _ in range(BOOTSTRAP):
+        pick = [rng.randrange(n) for _ in range(n)]
+        ref = [reference[i] for i in pick]
+        deltas.append(_chrf([ours[i] for i in pick], ref) - _chrf([base[i] for i in pick], ref))
+    deltas.sort()
+    return deltas[int(0.025 * BOOTSTRAP)], deltas[int(0.975 * BOOTSTRAP) - 1]
+
+
+def _chrf(candidates: list[str], reference: list[str]) -> float:
+    import sacrebleu
+
+    return float(sacrebleu.corpus_chrf(candidates, [reference]).score)
+
+
+def _read(name: str) -> list[str]:
+    return (EVAL / name).read_text(encoding="utf-8").splitlines()

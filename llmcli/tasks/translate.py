@@ -35,8 +35,10 @@ DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces
 # scored chrF 28.3 by sentence vs 24.2 by paragraph (the single lines: 21.6 vs 21.7; small
 # models drop content from long pieces). Bigger models may prefer paragraphs for context.
 UNITS = ("sentence", "paragraph")
-BATCH = 8  # lines per call in line mode
+BATCH = 4  # lines per call in line mode (12 FLORES lines: 4 took 11 calls, 8 took 12)
 MARGIN = 32
+UNTRANSLATED = 0.3  # share of a row's words found in its batch's source rows
+LEAST = 0.6  # fewest characters of a batch row, as a share of its source line's
 _MARKER = re.compile(
     r"^([ \t]*(?:(?:[-*+•]|\d{1,3}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?|>+[ \t]?|#{1,6}[ \t]+)?)"
 )
@@ -61,10 +63,11 @@ class Translator:
     progress: ProgressFn = no_progress
     warn: WarnFn = no_warning
     params: Mapping[str, str] = field(default_factory=dict)  # -p values for user templates
-    # a grammar forcing exactly one `[n] text` row per line of a batch. Off by default: with
-    # it SmolLM2-135M "succeeds" at batches by paraphrasing them in English (12 FLORES lines:
-    # chrF 19.5 in 2 calls against 23.1 line by line; bench/structured.py)
-    constrain_lines: bool = False
+    # batches held by a grammar to one `[n] text` row per line, each row at least LEAST of
+    # its source's length; rows that come back in the source language are translated again
+    # one by one. False: the prompt alone asks for rows, a batch whose rows are wrong or
+    # mostly echoed is split (bench/structured.py measures both)
+    constrain_lines: bool = True
     calls: list[Stats] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     _done: int = 0
@@ -175,6 +178,8 @@ class Translator:
             self._batch(idx[half:], parts, out, first)
             return
         for i, line in zip(idx, got, strict=True):
+            if self.constrain_lines and _untranslated(line, parts[i][1], contents):
+                line = self._single_line(parts[i][1], first + i + 1)  # one call, not a split
             out[i] = parts[i][0] + line
 
     def _numbered(self, contents: list[str]) -> list[str] | None:
@@ -185,14 +190,17 @@ class Translator:
         def broken(so_far: str) -> bool:  # judged on the finished rows only
             return _numbered_rows(so_far.rpartition("\n")[0], expected) is None
 
-        grammar = numbered_rows(expected) if self.constrain_lines else None
+        least = [int(len(c) * LEAST) for c in contents]
+        avoid = [_first_word(c) for c in contents]
+        grammar = numbered_rows(expected, least, avoid) if self.constrain_lines else None
         reply, stats = self._call(self.lines_template, text, broken, grammar)
         found = _numbered_rows(reply.strip(), expected)
         if found is None or len(found) != expected or stats.finish_reason == "length":
             return None
-        copied = sum(_echoed(found[n], c) for n, c in enumerate(contents, 1))
-        if copied * 2 > len(contents):  # small models echo numbered lists back untranslated
-            return None
+        if not self.constrain_lines:  # small models echo numbered lists back untranslated
+            copied = sum(_echoed(found[n], c) for n, c in enumerate(contents, 1))
+            if copied * 2 > len(contents):
+                return None
         return [found[n] for n in range(1, len(contents) + 1)]
 
     def _single_line(self, content: str, line_no: int) -> str:
@@ -314,6 +322,25 @@ def _echoed(translation: str, source: str) -> bool:
     known = set(_WORDS.findall(source.casefold()))
     same = sum(w in known for w in words)
     return same >= 3 and same * 2 >= len(words)
+
+
+def _untranslated(row: str, source: str, batch: list[str]) -> bool:
+    """A paraphrase in the source language (small models "translate" lists that way), not a
+    translation: most of the row's words are words of the batch's source rows, as written,
+    or the row opens with its source's first word (the rows grammar forbids that word
+    alone, so a model set on copying glues it to the next: "Subculturescanbe...")."""
+    opening = _first_word(source)
+    if len(opening) > 1 and row.startswith(opening):
+        return True
+    words = [w for w in _WORDS.findall(row) if len(w) > 1 and not w.isdigit()]
+    known = {w for c in batch for w in _WORDS.findall(c)}
+    same = sum(w in known for w in words)
+    return same >= 2 and same >= UNTRANSLATED * len(words)
+
+
+def _first_word(line: str) -> str:
+    match = _WORDS.search(line)
+    return match.group(0) if match and match.start() == 0 else ""
 
 
 def _split_marker(row: str) -> tuple[str, str]:
