@@ -1,14 +1,15 @@
 """Structured output: the cost of grammar-constrained sampling, and translate --lines with
-batches forced into N numbered rows by a grammar against the per-line path.
+batches held to N numbered rows by a grammar against the prompt-only and per-line paths.
 
 Both in one process on the bundled model, side by side (interleaved rounds, medians):
 - tokens/s of generation (after the first token) without a constraint, with a JSON schema
   through our sampler (one token checked against the grammar, the vocabulary only when it is
   rejected), and with the same grammar through llama-cpp-python's `generate(grammar=...)`
   (the grammar first in its chain: every token pays for the whole vocabulary);
-- `translate --lines` on the first 12 FLORES dev lines: wall time, model calls and chrF, with
-  the numbered-rows grammar and without it (today's path: batches the model does not number
-  fall back to one call per line).
+- `translate --lines` on the first 12 and 48 FLORES dev lines: model calls, wall time, chrF
+  with a paired bootstrap interval against one call per line, and rows left in English, for
+  the rows grammar (rows in English redone alone), the prompt-only batches (the default:
+  batches the model does not number fall back to one call per line) and one call per line.
 """
 
 from __future__ import annotations
@@ -37,10 +38,15 @@ run) samples again among the 512 likeliest tokens the grammar allows, falling ba
 whole vocabulary when fewer than top-k of them are allowed. That takes the constrained speed
 from about half of the unconstrained to about the same.
 
-translate --lines keeps the prompt-only path (`Translator.constrain_lines` stays off): with the
-rows grammar SmolLM2-135M fills every numbered row, but with English paraphrases, not
-translations, so batching is faster and scores lower chrF. The grammar is there for models
-that translate lists but miscount the rows; it is not a win for the bundled one."""
+translate --lines keeps the prompt-only path (`Translator.constrain_lines` stays off). The
+rows path holds a batch to its rows by grammar (each row at least 0.6 of its line's length,
+not opening with its line's first word) and translates rows still in English again alone:
+chrF no worse than one call per line on 12 lines, but SmolLM2-135M leaves most batch rows in
+English, so it makes more calls than lines there, fewer on 48 (with chrF lower, though the
+interval includes 0), and takes 2-2.5x the wall time either way: not a win for the bundled
+model. Leaving the source untranslated scores higher chrF than any of the model's
+translations, hence the rows-in-English column. What else was tried: the header of
+`llmcli/prompts/builtin/translate-lines.toml`."""
 SCHEMA = {
     "type": "object",
     "properties": {"title": {"type": "string"}, "story": {"type": "string"}},
@@ -141,8 +147,8 @@ def _tokens_per_s(engine: Any, stream: Iterator[int]) -> float:
 # -- translate --lines ----------------------------------------------------------------------
 
 SIDES = {  # name: (lines per batch, rows grammar)
-    "rows grammar, batches of 4, English rows redone (default)": (4, True),
-    "prompt only, batches of 8 (the default before)": (8, False),
+    "rows grammar, batches of 4, English rows redone": (4, True),
+    "prompt only, batches of 8 (the default)": (8, False),
     "one call per line": (1, False),
 }
 BASELINE = "one call per line"

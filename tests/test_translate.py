@@ -187,7 +187,7 @@ def make_translator(
     tmp_path: Path,
     batch: int = 8,
     unit: str = "sentence",
-    constrain: bool = False,  # the rows grammar path (the default) is tested in test_structured
+    constrain: bool = False,  # the rows grammar path: tests in test_structured
 ) -> Translator:
     env = Environment(environ={}, config_dir=tmp_path)
     return Translator(
@@ -267,7 +267,7 @@ def test_the_batch_size_a_model_managed_is_remembered(llm: Runner, engine: FakeE
         return out
 
     assert llm("translate", "--to", "pt", "--lines", stdin=text).exit_code == 0
-    assert sizes() == [4, 2] + [1] * 8
+    assert sizes() == [8, 4, 2] + [1] * 8
     again = llm("translate", "--to", "pt", "--lines", stdin=text)
     assert again.exit_code == 0, again.stderr
     assert again.stdout.splitlines() == [f"LINE {i}" for i in range(8)]

@@ -40,9 +40,7 @@ Prose goes sentence by sentence (small models drop content from long pieces); wi
 model, --unit paragraph gives it whole paragraphs for context.
 """
 
-# the --lines batch size the model managed; renamed when batches became grammar-held rows, so
-# sizes learnt by the prompt-only path (1 for SmolLM2-135M) do not stop batching now
-HINT = "translate_lines_rows"
+HINT = "translate_lines_batch"  # the --lines batch size the model numbered back correctly
 
 Inputs = Annotated[
     Optional[list[str]],
@@ -68,7 +66,7 @@ Batch = Annotated[
         "--batch",
         min=1,
         max=64,
-        help="Lines per model call with --lines [default: 4, or as many as this model "
+        help="Lines per model call with --lines [default: 8, or as many as this model "
         "managed last time].",
         show_default=False,
     ),
