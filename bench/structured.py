@@ -43,7 +43,7 @@ rows path holds a batch to its rows by grammar (each row at least 0.6 of its lin
 not opening with its line's first word) and translates rows still in English again alone:
 chrF no worse than one call per line on 12 lines, but SmolLM2-135M leaves most batch rows in
 English, so it makes more calls than lines there, fewer on 48 (with chrF lower, though the
-interval includes 0), and takes 2-2.5x the wall time either way: not a win for the bundled
+interval includes 0), and takes 2-3x the wall time either way: not a win for the bundled
 model. Leaving the source untranslated scores higher chrF than any of the model's
 translations, hence the rows-in-English column. What else was tried: the header of
 `llmcli/prompts/builtin/translate-lines.toml`."""

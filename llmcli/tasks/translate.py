@@ -67,7 +67,7 @@ class Translator:
     # source's length, not opening with its source's first word); rows still in the source
     # language are translated again one by one. Off by default: SmolLM2-135M leaves most
     # batch rows in English, so this path took 14 calls for 12 FLORES lines (36 for 48),
-    # 2-2.5x the wall time of one call per line, chrF 23.2 / 21.7 against 23.1 / 22.5
+    # 2-3x the wall time of one call per line, chrF 23.2 / 21.7 against 23.1 / 22.5
     # (bench/structured.py). Off: the prompt alone asks for rows; a batch whose rows are
     # miscounted or mostly echoed is split.
     constrain_lines: bool = False
