@@ -274,7 +274,7 @@ def _notes(
     english: Sequence[str],
 ) -> str:
     """What the scores do not show: length, chatter, untranslated lines."""
-    from llmcli.tasks.translate import _echoed
+    from llmcli.tasks.rows import echoed as _echoed
 
     def words(texts: Sequence[str]) -> float:
         return sum(len(t.split()) for t in texts) / len(texts)

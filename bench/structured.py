@@ -1,19 +1,21 @@
 """Structured output: the cost of grammar-constrained sampling, and translate --lines with
-batches forced into N numbered rows by a grammar against the per-line path.
+batches held to N numbered rows by a grammar against the prompt-only and per-line paths.
 
 Both in one process on the bundled model, side by side (interleaved rounds, medians):
 - tokens/s of generation (after the first token) without a constraint, with a JSON schema
   through our sampler (one token checked against the grammar, the vocabulary only when it is
   rejected), and with the same grammar through llama-cpp-python's `generate(grammar=...)`
   (the grammar first in its chain: every token pays for the whole vocabulary);
-- `translate --lines` on the first 12 FLORES dev lines: wall time, model calls and chrF, with
-  the numbered-rows grammar and without it (today's path: batches the model does not number
-  fall back to one call per line).
+- `translate --lines` on the first 12 and 48 FLORES dev lines: model calls, wall time, chrF
+  with a paired bootstrap interval against one call per line, and rows left in English, for
+  the rows grammar (rows in English redone alone), the prompt-only batches (the default:
+  batches the model does not number fall back to one call per line) and one call per line.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +25,8 @@ from bench.common import command, median, model_path, table, threads
 
 EVAL = Path(os.environ.get("LLM_EVAL_DIR", Path(__file__).resolve().parents[2] / "shared/eval"))
 ROUNDS = int(os.environ.get("STRUCTURED_ROUNDS", "3"))
-LINES = 12
+SIZES = (12, 48)  # FLORES dev lines: the issue's 12, then more to confirm
+BOOTSTRAP = 1000
 MAX_TOKENS = 160
 PROMPT = "Write a long story about a dragon who learns to read. Give it a title."
 NOTES = """\
@@ -35,10 +38,15 @@ run) samples again among the 512 likeliest tokens the grammar allows, falling ba
 whole vocabulary when fewer than top-k of them are allowed. That takes the constrained speed
 from about half of the unconstrained to about the same.
 
-translate --lines keeps the prompt-only path (`Translator.constrain_lines` stays off): with the
-rows grammar SmolLM2-135M fills every numbered row, but with English paraphrases, not
-translations, so batching is faster and scores lower chrF. The grammar is there for models
-that translate lists but miscount the rows; it is not a win for the bundled one."""
+translate --lines keeps the prompt-only path (`Translator.constrain_lines` stays off). The
+rows path holds a batch to its rows by grammar (each row at least 0.6 of its line's length,
+not opening with its line's first word) and translates rows still in English again alone:
+chrF no worse than one call per line on 12 lines, but SmolLM2-135M leaves most batch rows in
+English, so it makes more calls than lines there, fewer on 48 (with chrF lower, though the
+interval includes 0), and takes 2-3x the wall time either way: not a win for the bundled
+model. Leaving the source untranslated scores higher chrF than any of the model's
+translations, hence the rows-in-English column. What else was tried: the header of
+`llmcli/prompts/builtin/translate-lines.toml`."""
 SCHEMA = {
     "type": "object",
     "properties": {"title": {"type": "string"}, "story": {"type": "string"}},
@@ -62,10 +70,6 @@ def run() -> str:
     rows = [
         [name, f"{median(v):.1f}", f"{median(v) / median(free):.2f}x"] for name, v in speed.items()
     ]
-    tr_rows = [
-        [name, r["calls"], f"{median(r['wall']):.1f}", f"{r['chrf']:.1f}"]
-        for name, r in lines.items()
-    ]
     return "\n".join(
         [
             "## structured",
@@ -79,10 +83,16 @@ def run() -> str:
             "",
             table(["sampling", "tokens/s", "vs unconstrained"], rows),
             "",
-            f"`translate --lines` on the first {LINES} lines of `translate_dev.en` (EN->PT,"
-            " greedy, batches of 8), chrF against `translate_dev.pt`:",
+            "`translate --lines` on the first 12 and 48 lines of `translate_dev.en` (EN->PT,"
+            " greedy, one run each: the text is the same every time), corpus chrF against"
+            " `translate_dev.pt`; the interval is a paired bootstrap over lines"
+            f" ({BOOTSTRAP} resamples, 95%) of the difference to one call per line; rows left"
+            " in English: most of a row's words are its source line's (`_untranslated`):",
             "",
-            table(["batches", "model calls", "wall s", "chrF"], tr_rows),
+            table(
+                ["lines", "path", "model calls", "wall s", "chrF", "vs per line", "in English"],
+                lines,
+            ),
             "",
             NOTES,
         ]
@@ -136,10 +146,38 @@ def _tokens_per_s(engine: Any, stream: Iterator[int]) -> float:
 
 # -- translate --lines ----------------------------------------------------------------------
 
+SIDES = {  # name: (lines per batch, rows grammar)
+    "rows grammar, batches of 4, English rows redone": (4, True),
+    "prompt only, batches of 8 (the default)": (8, False),
+    "one call per line": (1, False),
+}
+BASELINE = "one call per line"
 
-def _translate(engine: Any) -> dict[str, dict[str, Any]]:
-    import sacrebleu
 
+def _translate(engine: Any) -> list[list[object]]:
+    """One greedy run per side and size (the text is the same every time): calls, wall,
+    chrF, its paired-bootstrap interval against one call per line, rows left in English."""
+    from llmcli.tasks.rows import untranslated as _untranslated
+
+    rows: list[list[object]] = []
+    for size in SIZES:
+        english = _read("translate_dev.en")[:size]
+        reference = _read("translate_dev.pt")[:size]
+        outs = {name: _side(engine, english, *side) for name, side in SIDES.items()}
+        base = outs[BASELINE][0]
+        outs["the English source itself (no model)"] = (english, 0, 0.0)
+        for name, (done, calls, wall) in outs.items():
+            low, high = _paired_interval(done, base, reference)
+            left = sum(_untranslated(d, "", [e]) for d, e in zip(done, english, strict=True))
+            delta = "" if name == BASELINE else f"{low:+.1f} .. {high:+.1f}"
+            row = [size, name, calls or "", f"{wall:.0f}" if wall else ""]
+            rows.append([*row, f"{_chrf(done, reference):.1f}", delta, f"{left}/{size}"])
+    return rows
+
+
+def _side(
+    engine: Any, english: list[str], batch: int, grammar: bool
+) -> tuple[list[str], int, float]:
     from llmcli.config import Settings
     from llmcli.env import Environment
     from llmcli.prompts import load_template
@@ -147,22 +185,36 @@ def _translate(engine: Any) -> dict[str, dict[str, Any]]:
     from llmcli.tasks.languages import resolve_language
     from llmcli.tasks.translate import Translator
 
-    english = (EVAL / "translate_dev.en").read_text(encoding="utf-8").splitlines()[:LINES]
-    reference = (EVAL / "translate_dev.pt").read_text(encoding="utf-8").splitlines()[:LINES]
     env = Environment()
     tmpl, lines_tmpl = load_template("translate", env), load_template("translate-lines", env)
     opts = generation_options(tmpl.settings, Settings())
-    sides = {"numbered rows forced by a grammar": True, "prompt only (today)": False}
-    out: dict[str, dict[str, Any]] = {name: {"wall": []} for name in sides}
-    for _ in range(max(1, ROUNDS - 1)):  # greedy: the text is the same every round
-        for name, constrain in sides.items():
-            translator = Translator(
-                engine, tmpl, lines_tmpl, resolve_language("pt"), None, opts,
-                constrain_lines=constrain,
-            )  # fmt: skip
-            start = time.perf_counter()
-            done = list(translator.lines("\n".join(english)))
-            out[name]["wall"].append(time.perf_counter() - start)
-            out[name]["calls"] = len(translator.calls)
-            out[name]["chrf"] = sacrebleu.corpus_chrf(done, [reference]).score
-    return out
+    translator = Translator(
+        engine, tmpl, lines_tmpl, resolve_language("pt"), None, opts,
+        batch=batch, constrain_lines=grammar,
+    )  # fmt: skip
+    start = time.perf_counter()
+    done = list(translator.lines("\n".join(english)))
+    return done, len(translator.calls), time.perf_counter() - start
+
+
+def _paired_interval(ours: list[str], base: list[str], reference: list[str]) -> tuple[float, float]:
+    """95% interval of corpus chrF(ours) - chrF(base) over lines resampled with replacement."""
+    rng = random.Random(7)
+    n = len(reference)
+    deltas = []
+    for _ in range(BOOTSTRAP):
+        pick = [rng.randrange(n) for _ in range(n)]
+        ref = [reference[i] for i in pick]
+        deltas.append(_chrf([ours[i] for i in pick], ref) - _chrf([base[i] for i in pick], ref))
+    deltas.sort()
+    return deltas[int(0.025 * BOOTSTRAP)], deltas[int(0.975 * BOOTSTRAP) - 1]
+
+
+def _chrf(candidates: list[str], reference: list[str]) -> float:
+    import sacrebleu
+
+    return float(sacrebleu.corpus_chrf(candidates, [reference]).score)
+
+
+def _read(name: str) -> list[str]:
+    return (EVAL / name).read_text(encoding="utf-8").splitlines()

@@ -137,8 +137,18 @@ def test_good_grammars_and_token_refs_pass_the_check() -> None:
 
 def test_numbered_rows_grammar_has_exactly_n_rows() -> None:
     text = g.numbered_rows(3)
-    assert '"[1] " line "\\n" "[2] " line "\\n" "[3] " line "\\n"?' in text
+    assert text.count('"[1] "') == text.count('"[2] "') == text.count('"[3] "') == 1
+    assert text.index('"[1] "') < text.index('"[2] "') < text.index('"[3] "')
     assert "[4]" not in text
+    assert text.endswith('"\\n"?')  # the last row may end the reply without a newline
+
+
+def test_numbered_rows_grammar_holds_each_row_to_its_fewest_characters() -> None:
+    text = g.numbered_rows(3, [12, 0])
+    row1, row2 = text.split('"[2] "')[0], text.split('"[2] "')[1].split('"[3] "')[0]
+    assert "{11,}" in row1  # the first character, then at least 11 more
+    assert "{" not in row2  # 0 (and rows past the list): no floor
+    g.check(text)  # llama.cpp's parser takes it
 
 
 def test_schema_grammar_keeps_control_characters_out_of_strings() -> None:
@@ -155,15 +165,71 @@ def test_grammar_and_schema_together_are_refused() -> None:
     assert g.grammar_text(GenerationOptions()) is None
 
 
-def test_translate_lines_sends_the_rows_grammar_only_when_asked(tmp_path: Path) -> None:
+def test_translate_lines_holds_batches_to_rows_only_when_asked(tmp_path: Path) -> None:
     from tests.fake_engine import FakeEngine
     from tests.test_translate import make_translator
 
     engine = FakeEngine(replies=["[1] UM\n[2] DOIS"])
-    translator = make_translator(engine, tmp_path)
+    translator = make_translator(engine, tmp_path, constrain=True)
+    assert list(translator.lines("one line here\ntwo\n")) == ["UM", "DOIS"]
+    assert engine.calls[0].options.grammar == g.numbered_rows(2, [7, 1], ["one", "two"])
+    translator = make_translator(engine, tmp_path)  # the default: measured better without
     assert list(translator.lines("one\ntwo\n")) == ["UM", "DOIS"]
-    assert engine.calls[0].options.grammar is None  # the default: measured better without
-    translator = make_translator(engine, tmp_path)
-    translator.constrain_lines = True
-    assert list(translator.lines("one\ntwo\n")) == ["UM", "DOIS"]
-    assert engine.calls[1].options.grammar == g.numbered_rows(2)
+    assert engine.calls[1].options.grammar is None
+
+
+def test_translate_lines_retranslates_only_the_rows_left_in_english(tmp_path: Path) -> None:
+    from tests.fake_engine import FakeEngine
+    from tests.test_translate import make_translator
+
+    batch = "[1] O gato dorme.\n[2] Dogs run in the park.\n[3] A casa é azul."
+    engine = FakeEngine(replies=[batch, "O cão corre no parque."])
+    translator = make_translator(engine, tmp_path, constrain=True)
+    english = "The cat sleeps.\nThe dog runs in the park.\nThe house is blue.\n"
+    got = list(translator.lines(english))
+    assert got == ["O gato dorme.", "O cão corre no parque.", "A casa é azul."]
+    assert len(engine.calls) == 2  # the batch, then row 2 alone: fewer calls than lines
+    assert engine.calls[1].options.grammar is None
+    assert "The dog runs in the park." in engine.calls[1].messages[-1].content
+
+
+def test_a_paraphrase_of_another_row_counts_as_untranslated() -> None:
+    from llmcli.tasks.rows import untranslated as _untranslated
+
+    batch = ["Feral children were raised by animals.", "Some lived in the wild alone."]
+    assert _untranslated("Some children lived alone in the wild.", batch[1], batch)
+    assert not _untranslated("Algumas crianças viveram sozinhas na natureza.", batch[1], batch)
+    assert not _untranslated("Bom dia, Maria.", "Good morning, Maria.", ["Good morning, Maria."])
+    assert not _untranslated("", batch[0], batch)
+
+
+def test_a_row_glued_to_its_sources_first_word_counts_as_untranslated() -> None:
+    from llmcli.tasks.rows import untranslated as _untranslated
+
+    source = "Subcultures can be distinctive."
+    assert _untranslated("Subculturescanbedistinctive.", source, [source])
+    assert not _untranslated("Subculturas podem ser distintas.", source, [source])
+    assert not _untranslated("A casa.", "A house.", ["A house."])  # one letter: no rule
+
+
+def test_not_words_grammar_keeps_a_row_from_opening_with_the_word() -> None:
+    rules = g.not_words("row", ["The", "x"], "rest")
+    text = "root ::= row\nrest ::= [^\\r\\n]*\n" + "\n".join(rules)
+    g.check(text)
+    top = next(r for r in rules if r.startswith("row ::="))
+    assert "[tT] row-0" in top  # "t" leads on into the trie...
+    letters = top.split(" | ")[0].split("[", 1)[1].split("]", 1)[0]
+    assert "T" not in letters and "t" not in letters and "S" in letters  # ...only there
+    last = next(r for r in rules if r.startswith("row-0-0 ::="))  # after "th"
+    assert "[eE] row-0-0-0" in last
+    the = next(r for r in rules if r.startswith("row-0-0-0 ::="))
+    assert the == "row-0-0-0 ::= [a-zA-Z\\u00C0-\\u024F] rest"  # "the" must go on: "then"
+    assert g.not_words("row", ["Ünïcode", "2024"], "rest") == [
+        "row ::= [a-zA-Z\\u00C0-\\u024F] rest | [^a-zA-Z\\u00C0-\\u024F \\t\\r\\n[] rest"
+    ]  # non-ASCII words and numbers are not held off
+
+
+def test_numbered_rows_keep_next_row_numbers_out_of_a_row() -> None:
+    text = g.numbered_rows(2, [30, 0], ["Subcultures", ""])
+    assert '"[" [^0-9' in text  # "[" only when no digit follows
+    g.check(text)

@@ -183,7 +183,11 @@ def test_output_streams_as_pieces_finish(engine: FakeEngine, tmp_path: Path) -> 
 
 
 def make_translator(
-    engine: FakeEngine, tmp_path: Path, batch: int = 8, unit: str = "sentence"
+    engine: FakeEngine,
+    tmp_path: Path,
+    batch: int = 8,
+    unit: str = "sentence",
+    constrain: bool = False,  # the rows grammar path: tests in test_structured
 ) -> Translator:
     env = Environment(environ={}, config_dir=tmp_path)
     return Translator(
@@ -195,6 +199,7 @@ def make_translator(
         GenerationOptions(temperature=0),
         batch=batch,
         unit=unit,
+        constrain_lines=constrain,
     )
 
 

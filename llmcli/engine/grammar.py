@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -96,13 +96,70 @@ def _use_line(text: str, what: str) -> int | None:
     return None
 
 
-def numbered_rows(n: int) -> str:
-    """Exactly rows `[1] text` .. `[n] text`, one per line: batches align for any model."""
-    rows = " ".join(f'"[{i}] " line "\\n"' for i in range(1, n))
-    last = f'"[{n}] " line "\\n"?'
-    return "\n".join(
-        [
-            f"root ::= {rows} {last}".replace("  ", " "),
-            r"line ::= [^ \t\r\n] [^\r\n]*",
-        ]
-    )
+# a row's characters: no line end, and no "[digit" (a row held to a length would otherwise
+# run on into the next row's number)
+_ROW_CHAR = '([^\\r\\n[] | "[" [^0-9\\r\\n])'
+
+
+def numbered_rows(n: int, least: Sequence[int] = (), avoid: Sequence[str] = ()) -> str:
+    """Exactly rows `[1] text` .. `[n] text`, one per line: batches align for any model.
+    `least[i]`, when given, is the fewest characters row i+1 may have (a small model ends
+    a batch's rows early, leaving most of a long line untranslated); `avoid[i]` a word
+    row i+1 may not open with (see `not_words`)."""
+    rows, rules = [], []
+    for i in range(1, n + 1):
+        fewest = least[i - 1] if i <= len(least) else 0
+        count = f"{{{fewest - 1},}}" if fewest > 1 else "*"
+        tail = f"{_ROW_CHAR}{count}"
+        end = '"\\n"?' if i == n else '"\\n"'
+        word = avoid[i - 1] if i <= len(avoid) else ""
+        if len(word) > 1:
+            rules.append(f"tail{i} ::= {tail}")  # one rule, not a copy per trie branch
+            rules.extend(not_words(f"row{i}", [word], f"tail{i}"))
+            rows.append(f'"[{i}] " row{i} {end}')
+        else:
+            rows.append(f'"[{i}] " [^ \\t\\r\\n[] {tail} {end}')
+    return "\n".join(["root ::= " + " ".join(rows), *rules])
+
+
+_LETTERS = "a-zA-Z\\u00C0-\\u024F"
+
+
+def not_words(name: str, words: Sequence[str], tail: str = "[^\\r\\n]*") -> list[str]:
+    """Rules `name ::= ...`: a row whose first word is none of `words` (any case), then
+    `tail`. A batch row that opens like its source line is on its way to a paraphrase in
+    the source language."""
+    trie: dict[str, Any] = {}
+    for word in {w.casefold() for w in words if w.isalpha() and w.isascii()}:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}  # a word ends here
+    rules: list[str] = []
+
+    def rule(node: dict[str, Any], rule_name: str, depth: int) -> None:
+        kids = sorted(k for k in node if k)
+        alts = [f"{_letters_but(kids)} {tail}"]  # leaves every word of ours behind
+        if depth == 0:
+            alts.append(f"[^{_LETTERS} \\t\\r\\n[] {tail}")  # a digit, a quote...
+        elif "" not in node:
+            alts.append(f"[^{_LETTERS}\\r\\n[] {tail}")  # the word ends: not one of ours
+        for i, k in enumerate(kids):
+            child = f"{rule_name}-{i}"
+            alts.append(f"[{k}{k.upper()}] {child}")
+            rule(node[k], child, depth + 1)
+        rules.append(f"{rule_name} ::= " + " | ".join(alts))
+
+    rule(trie, name, 0)
+    return rules
+
+
+def _letters_but(shut: Sequence[str]) -> str:
+    """A class of the letters other than `shut` and their capitals (GBNF has no class
+    difference, so the ASCII ones are spelled out)."""
+    if not shut:
+        return f"[{_LETTERS}]"
+    closed = {c for k in shut for c in (k, k.upper())}
+    ascii_letters = [chr(o) for o in range(128) if chr(o).isalpha()]
+    keep = "".join(c for c in ascii_letters if c not in closed)
+    return f"[{keep}\\u00C0-\\u024F]"

@@ -24,6 +24,7 @@ from llmcli.tasks.chunking import chunk_text, sentences, split_edges
 from llmcli.tasks.fanout import Mapper, Sequential
 from llmcli.tasks.languages import Lang
 from llmcli.tasks.layout import blocks, is_line_shaped, split_marker
+from llmcli.tasks.rows import echoed, first_word, parse_rows, untranslated
 
 DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces better
 # Sentence units: the FLORES EN->PT dev lines joined into 25 paragraphs of four, SmolLM2-135M
@@ -32,9 +33,8 @@ DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces
 UNITS = ("sentence", "paragraph")
 BATCH = 8  # lines per call in line mode
 MARGIN = 32
-_NUMBERED = re.compile(r"^\s*\[(\d+)\][ \t]*(.*)$")
+LEAST = 0.6  # fewest characters of a batch row, as a share of its source line's
 _LETTER = re.compile(r"[^\W\d_]")
-_WORDS = re.compile(r"\w+")
 
 
 @dataclass
@@ -52,9 +52,13 @@ class Translator:
     progress: ProgressFn = no_progress
     warn: WarnFn = no_warning
     params: Mapping[str, str] = field(default_factory=dict)  # -p values for user templates
-    # a grammar forcing exactly one `[n] text` row per line of a batch. Off by default: with
-    # it SmolLM2-135M "succeeds" at batches by paraphrasing them in English (12 FLORES lines:
-    # chrF 19.5 in 2 calls against 23.1 line by line; bench/structured.py)
+    # batches held by a grammar to one `[n] text` row per line (each row at least LEAST of its
+    # source's length, not opening with its source's first word); rows still in the source
+    # language are translated again one by one. Off by default: SmolLM2-135M leaves most
+    # batch rows in English, so this path took 14 calls for 12 FLORES lines (36 for 48),
+    # 2-3x the wall time of one call per line, chrF 23.2 / 21.7 against 23.1 / 22.5
+    # (bench/structured.py). Off: the prompt alone asks for rows; a batch whose rows are
+    # miscounted or mostly echoed is split.
     constrain_lines: bool = False
     mapper: Mapper | None = None  # runs independent calls (None: one after another)
     calls: list[Stats] = field(default_factory=list)
@@ -230,6 +234,8 @@ class Translator:
             self._batch(idx[half:], parts, out, first)
             return
         for i, line in zip(idx, got, strict=True):
+            if self.constrain_lines and untranslated(line, parts[i][1], contents):
+                line = self._single_line(parts[i][1], first + i + 1)  # one call, not a split
             out[i] = parts[i][0] + line
 
     def _numbered(self, contents: list[str]) -> list[str] | None:
@@ -238,16 +244,19 @@ class Translator:
         expected = len(contents)
 
         def broken(so_far: str) -> bool:  # judged on the finished rows only
-            return _numbered_rows(so_far.rpartition("\n")[0], expected) is None
+            return parse_rows(so_far.rpartition("\n")[0], expected) is None
 
-        grammar = numbered_rows(expected) if self.constrain_lines else None
+        least = [int(len(c) * LEAST) for c in contents]
+        avoid = [first_word(c) for c in contents]
+        grammar = numbered_rows(expected, least, avoid) if self.constrain_lines else None
         reply, stats = self._call(self.lines_template, text, broken, grammar)
-        found = _numbered_rows(reply.strip(), expected)
+        found = parse_rows(reply.strip(), expected)
         if found is None or len(found) != expected or stats.finish_reason == "length":
             return None
-        copied = sum(_echoed(found[n], c) for n, c in enumerate(contents, 1))
-        if copied * 2 > len(contents):  # small models echo numbered lists back untranslated
-            return None
+        if not self.constrain_lines:  # small models echo numbered lists back untranslated
+            copied = sum(echoed(found[n], c) for n, c in enumerate(contents, 1))
+            if copied * 2 > len(contents):
+                return None
         return [found[n] for n in range(1, len(contents) + 1)]
 
     def _single_line(self, content: str, line_no: int) -> str:
@@ -358,31 +367,6 @@ class _Done:
     calls: list[Stats]
     warnings: list[str]
     batch: int
-
-
-def _numbered_rows(reply: str, expected: int) -> dict[int, str] | None:
-    """`[n] text` rows by number; None when a row is something else (chatter, a wrapped
-    line: the alignment cannot be trusted), repeats a number, is out of range or empty."""
-    found: dict[int, str] = {}
-    for row in reply.split("\n"):
-        match = _NUMBERED.match(row)
-        if not match:
-            if row.strip():
-                return None
-            continue
-        n, line = int(match.group(1)), match.group(2).strip()
-        if n in found or not 1 <= n <= expected or not line:
-            return None
-        found[n] = line
-    return found
-
-
-def _echoed(translation: str, source: str) -> bool:
-    """Mostly the source's own words: an echo, even with a few words changed."""
-    words = [w for w in _WORDS.findall(translation.casefold()) if len(w) > 2]
-    known = set(_WORDS.findall(source.casefold()))
-    same = sum(w in known for w in words)
-    return same >= 3 and same * 2 >= len(words)
 
 
 def _clean(reply: str, source: str) -> str:
