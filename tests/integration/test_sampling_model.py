@@ -1,0 +1,71 @@
+"""Our sampling loop on llama.cpp's native chain against `Llama.generate`: the same tokens,
+seed for seed, and the context left as `generate` leaves it (the prefix cache reads it)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+
+import pytest
+
+from llmcli.engine import GenerationOptions
+from llmcli.engine._native import LogSink, Native, load
+
+N = 48
+PROMPT = (
+    "<|im_start|>user\nWrite a long story about a lighthouse keeper and the sea."
+    "<|im_end|>\n<|im_start|>assistant\n"
+)
+CASES = [
+    GenerationOptions(seed=7),
+    GenerationOptions(seed=11, temperature=1.5, top_k=100, top_p=1.0, min_p=0.0),
+    GenerationOptions(temperature=0),
+    GenerationOptions(seed=3, top_k=0),
+    GenerationOptions(seed=5, repeat_penalty=1.0),
+    GenerationOptions(seed=9, repeat_penalty=1.5, top_k=5),
+]
+
+
+@pytest.fixture(scope="module")
+def native(bundled_gguf: Path) -> Iterator[Native]:
+    threads = int(os.environ.get("LLMCLI_TEST_THREADS", "2"))
+    loaded = load(bundled_gguf, n_ctx=1024, gpu="0", threads=threads, sink=LogSink())
+    yield loaded
+    loaded.close()
+
+
+def _reference(native: Native, tokens: list[int], o: GenerationOptions) -> list[int]:
+    native.clear()
+    native.llama.set_seed(o.seed if o.seed is not None else 0)
+    stream = native.llama.generate(
+        tokens,
+        top_k=o.top_k,
+        top_p=o.top_p,
+        min_p=o.min_p,
+        temp=o.temperature,
+        repeat_penalty=o.repeat_penalty,
+    )
+    return list(islice(stream, N))
+
+
+@pytest.mark.parametrize("options", CASES, ids=lambda o: f"t{o.temperature}-k{o.top_k}")
+def test_same_tokens_as_llama_generate(native: Native, options: GenerationOptions) -> None:
+    tokens = native.tokenize(PROMPT, special=True)
+    expected = _reference(native, tokens, options)
+    native.clear()
+    ours = list(islice(native.sample(tokens, options), N))
+    assert ours == expected
+    # the last token is yielded, not yet evaluated: the context holds the ones before it
+    assert native.n_tokens == len(tokens) + N - 1
+    assert native.holds(tokens + ours[:-1])
+
+
+def test_a_second_prompt_reuses_the_prefix_and_samples_the_same(native: Native) -> None:
+    tokens = native.tokenize(PROMPT, special=True)
+    options = GenerationOptions(seed=21)
+    native.clear()
+    first = list(islice(native.sample(tokens, options), N))
+    again = list(islice(native.sample(tokens, options), N))  # prefix kept, tail re-evaluated
+    assert again == first
