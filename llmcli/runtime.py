@@ -101,7 +101,15 @@ class ModelLoader:
             verbose=self.env.verbose,
             log=self.log,
             kv_cache=settings_from_env(self.env.environ, self.env.cache_dir),
+            thread_registry=thread_registry(self.env),
         )
+
+
+def thread_registry(env: Environment) -> Path | None:
+    """Where llm processes register to share the cores (engine/threads.py)."""
+    from llmcli.engine.threads import DIRNAME
+
+    return env.cache_dir / DIRNAME if env.cache_dir else None
 
 
 def generation_options(

@@ -51,6 +51,7 @@ class EngineParams:
     verbose: bool = False
     log: Callable[[str], None] | None = None  # where the backend's log goes with verbose
     kv_cache: KVSettings | None = None  # on-disk cache of template prefixes; None: off
+    thread_registry: Path | None = None  # running processes sharing the cores (threads.py)
 
 
 @dataclass(frozen=True)

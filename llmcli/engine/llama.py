@@ -8,7 +8,6 @@ It renders the model's own chat template, counts and budgets tokens, streams `Ch
 from __future__ import annotations
 
 import codecs
-import os
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -28,14 +27,17 @@ from llmcli.engine.gguf import GGUFInfo, read_gguf
 from llmcli.engine.kvcache import PrefixCache
 from llmcli.engine.reasoning import ThinkFormat
 from llmcli.engine.stopfilter import StopFilter
+from llmcli.engine.threads import Balancer, Registry
 from llmcli.errors import ContextOverflowError, LlmError
 
 DEFAULT_CTX = 4096
 
 
 def default_threads() -> int:
-    n = os.cpu_count() or 1
-    return n if n <= 4 else n // 2  # big machines report SMT siblings
+    """The threads of one llm process alone (engine/threads.py shares them among several)."""
+    from llmcli.engine.threads import default_cores
+
+    return default_cores()
 
 
 def resolve_ctx(requested: int | None, info: GGUFInfo) -> int:
@@ -49,6 +51,11 @@ def backend_info() -> dict[str, Any]:
     from llmcli.engine import _native
 
     return _native.system_info()
+
+
+def thread_balancer(params: EngineParams) -> Balancer:
+    registry = Registry(params.thread_registry) if params.thread_registry else None
+    return Balancer(registry, default_threads(), params.threads)
 
 
 class LlamaEngine:
@@ -78,13 +85,19 @@ class LlamaEngine:
 
         info = read_gguf(params.model_path)
         sink = LogSink(echo=params.log if params.verbose else None)
-        native = _native.load(
-            params.model_path,
-            n_ctx=resolve_ctx(params.n_ctx, info),
-            gpu=params.gpu_layers,
-            threads=params.threads or default_threads(),
-            sink=sink,
-        )
+        balancer = thread_balancer(params)
+        try:
+            native = _native.load(
+                params.model_path,
+                n_ctx=resolve_ctx(params.n_ctx, info),
+                gpu=params.gpu_layers,
+                threads=balancer.threads,
+                sink=sink,
+            )
+        except BaseException:
+            balancer.close()
+            raise
+        native.balancer = balancer
         engine = cls(native, info)
         backend = f"llama-cpp-python {_native.version()}"  # the state format is the build's
         engine.prefix_cache = PrefixCache.open(params.kv_cache, params.model_path, backend)
