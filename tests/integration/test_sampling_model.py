@@ -69,3 +69,34 @@ def test_a_second_prompt_reuses_the_prefix_and_samples_the_same(native: Native) 
     first = list(islice(native.sample(tokens, options), N))
     again = list(islice(native.sample(tokens, options), N))  # prefix kept, tail re-evaluated
     assert again == first
+
+
+class Rebalance:
+    """A balancer that asks for a new thread count on every tick (threads.Balancer's
+    contract: a count when it changed, else None)."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    def tick(self) -> int | None:
+        self.ticks += 1
+        return 1
+
+    def close(self) -> None:
+        pass
+
+
+def test_thread_changes_between_decodes_keep_the_tokens(native: Native) -> None:
+    tokens = native.tokenize(PROMPT, special=True)
+    options = GenerationOptions(seed=4)
+    native.clear()
+    expected = list(islice(native.sample(tokens, options), N))
+    native.clear()
+    balancer = Rebalance()
+    native.balancer = balancer  # type: ignore[assignment]
+    try:
+        ours = list(islice(native.sample(tokens, options), N))
+    finally:
+        native.balancer = None
+    assert ours == expected
+    assert balancer.ticks >= N  # asked before each decode: the prompt and every token
