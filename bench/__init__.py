@@ -10,6 +10,6 @@ eval on all of the shared development data (several minutes more) and the qualit
 
 SECTIONS = ("startup", "speed", "latency", "sentiment", "scaling", "prefix_cache", "structured")
 QUALITY = ("quality", "checks", "runaway")
-SERVERS = ("remote",)  # need llama-server (`make servers`)
+SERVERS = ("remote", "concurrency")  # need llama-server / llama-bench (`make servers`)
 OTHER = ("splitting",)  # run by name only: `python -m bench splitting`
 ALL = (*SECTIONS, *QUALITY, *SERVERS, *OTHER)

@@ -28,9 +28,12 @@ DIRNAME = "running"  # under the cache dir
 
 
 def default_cores() -> int:
-    """The threads one process alone uses: every core, or half on big machines, which
-    report SMT siblings as cores."""
-    n = os.cpu_count() or 1
+    """The threads one process alone uses: every core it may run on (taskset, cgroups'
+    cpusets), or half on big machines, which report SMT siblings as cores."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on every platform
+        n = os.cpu_count() or 1
     return n if n <= 4 else n // 2
 
 

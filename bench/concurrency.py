@@ -1,0 +1,242 @@
+"""Several `llm` processes at once, with and without the shared thread registry
+(engine/threads.py), and per-token speed against llama.cpp's own `llama-bench`.
+
+Concurrency: 1, 2 and 4 `llm run` started together (fixed seed, 200 tokens, `--json`) and
+2 `llm sentiment --batch` against one alone, in two modes interleaved round by round:
+"shared" (the default: each process takes a fair share of the cores, re-chosen while it runs)
+and "fixed" (`LLM_THREADS` = every core in each process, the behaviour before). Aggregate
+tokens/s is the tokens of all processes over the span from the first one's first token to
+the last one's last (each process's generation span comes from its `--json` timings and
+its exit time).
+
+Per token: `llama-bench -p 0 -n 256` (decode only, no sampling), `llm run --max-tokens 256`
+(default sampling) and the raw greedy loop of bench/rawloop.py, interleaved, PAIRS rounds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.common import (
+    LLM,
+    PYTHON,
+    SEED,
+    check,
+    command,
+    llm_env,
+    median,
+    model_path,
+    ratio,
+    run_cmd,
+    table,
+    threads,
+)
+from bench.sentiment import LABELS, load_rows
+
+TOKENS = 200
+COUNTS = (1, 2, 4)
+ROUNDS = 2
+PAIRS = 5
+BENCH_TOKENS = 256
+SENTIMENT_EVERY = 10  # 40 of the 400 development rows per process
+PROMPT = "Write a very long essay about the history of the sea, with many chapters."
+LLAMA_BENCH_VAR = "LLM_LLAMA_BENCH"
+LLAMA_BENCH = Path.home() / ".cache/llmcli-build/llama.cpp-0.3.36-GGML_NATIVE_OFF/bin/llama-bench"
+
+
+def run() -> str:
+    modes: dict[str, dict[str, str]] = {"shared": {}, "fixed": {"LLM_THREADS": str(threads())}}
+    runs: dict[tuple[str, int], list[dict[str, float]]] = {}
+    texts: dict[tuple[str, int], list[float]] = {}
+    for _ in range(ROUNDS):
+        for mode, extra in modes.items():
+            for n in COUNTS:
+                runs.setdefault((mode, n), []).append(_runs_together(n, extra))
+            for n in (1, 2):
+                texts.setdefault((mode, n), []).append(_sentiment_together(n, extra))
+    per_token = _against_llama_bench()
+    return "\n".join(
+        [
+            "## Concurrent processes and the last 10% per token",
+            "",
+            command("concurrency"),
+            "",
+            f"Bundled model, {threads()} threads alone. **shared**: `llm`'s default, each process takes a "
+            "fair share of the cores among the llm processes computing now (a registry in the "
+            "cache dir, re-read every 0.25 s while computing: engine/threads.py); **fixed**: "
+            f"`LLM_THREADS={threads()}` in every process (what every process did before). "
+            f"Processes started together; {ROUNDS} rounds, the modes interleaved, medians. "
+            "Aggregate tokens/s: all tokens over the span from the first first token to the "
+            "last last token.",
+            "",
+            _run_table(runs),
+            "",
+            f"`llm sentiment --batch` on {len(_texts())} texts per process (wall time, model load "
+            "included):",
+            "",
+            _sentiment_table(texts),
+            "",
+            *per_token,
+        ]
+    )
+
+
+def _together(
+    cmds: Sequence[Sequence[str]], env: dict[str, str], stdin: str
+) -> list[tuple[float, str]]:
+    """Start the commands at once; each one's exit time (seconds from the start) and stdout."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = [(Path(tmp) / f"{i}.out", Path(tmp) / f"{i}.err") for i in range(len(cmds))]
+        start = time.perf_counter()
+        procs = []
+        for cmd, (out, err) in zip(cmds, files, strict=True):
+            with out.open("wb") as sink, err.open("wb") as errors:
+                proc = subprocess.Popen(
+                    list(cmd), stdin=subprocess.PIPE, stdout=sink, stderr=errors, env=env
+                )
+            assert proc.stdin is not None
+            proc.stdin.write(stdin.encode())
+            proc.stdin.close()
+            procs.append(proc)
+        ends: list[float | None] = [None] * len(procs)
+        while None in ends:
+            for i, proc in enumerate(procs):
+                if ends[i] is None and proc.poll() is not None:
+                    ends[i] = time.perf_counter() - start
+            time.sleep(0.005)
+        results = []
+        for proc, (out, err), end in zip(procs, files, ends, strict=True):
+            if proc.returncode != 0:
+                tail = err.read_text(encoding="utf-8", errors="replace")[-300:]
+                raise RuntimeError(f"{cmds[0][1]} exited {proc.returncode}: {tail}")
+            assert end is not None
+            results.append((end, out.read_text(encoding="utf-8")))
+        return results
+
+
+def _runs_together(n: int, extra: dict[str, str]) -> dict[str, float]:
+    cmd = [LLM, "run", "--json", "--seed", str(SEED), "--max-tokens", str(TOKENS), PROMPT]
+    with llm_env(LLM_KV_CACHE="0", **extra) as env:
+        done = _together([cmd] * n, env, "")
+    timings = [(end, json.loads(out)["timings"]) for end, out in done]
+    spans = [(end - (t["total_s"] - t["ttft_s"]), end) for end, t in timings]
+    tokens = sum(t["generated_tokens"] for _, t in timings)
+    span = max(e for _, e in spans) - min(s for s, _ in spans)
+    return {
+        "per_process": median([t["tokens_per_s"] for _, t in timings]),
+        "aggregate": tokens / span if span > 0 else 0.0,
+    }
+
+
+def _texts() -> list[str]:
+    return [text for text, _ in load_rows()[::SENTIMENT_EVERY]]
+
+
+def _sentiment_together(n: int, extra: dict[str, str]) -> float:
+    cmd = [LLM, "sentiment", "--batch", "--labels", ",".join(LABELS)]
+    texts = _texts()
+    with llm_env(LLM_KV_CACHE="0", **extra) as env:
+        done = _together([cmd] * n, env, "\n".join(texts) + "\n")
+    for _, out in done:
+        if len(out.splitlines()) != len(texts):
+            raise RuntimeError("llm sentiment --batch: one line per text expected")
+    return n * len(texts) / max(end for end, _ in done)
+
+
+def _run_table(runs: dict[tuple[str, int], list[dict[str, float]]]) -> str:
+    rows = []
+    for mode in ("shared", "fixed"):
+        alone = median([r["aggregate"] for r in runs[(mode, 1)]])
+        for n in COUNTS:
+            agg = median([r["aggregate"] for r in runs[(mode, n)]])
+            per = median([r["per_process"] for r in runs[(mode, n)]])
+            rows.append([mode, n, f"{per:.1f}", f"{agg:.1f}", ratio(agg, alone)])
+    headers = ["threads", "processes", "tokens/s per process", "aggregate tokens/s", "vs alone"]
+    return table(headers, rows)
+
+
+def _sentiment_table(texts: dict[tuple[str, int], list[float]]) -> str:
+    rows = []
+    for mode in ("shared", "fixed"):
+        alone = median(texts[(mode, 1)])
+        for n in (1, 2):
+            agg = median(texts[(mode, n)])
+            rows.append([mode, n, f"{agg:.1f}", ratio(agg, alone)])
+    return table(["threads", "processes", "aggregate texts/s", "vs alone"], rows)
+
+
+# -- per token: llama-bench, llm run, the raw loop -----------------------------------------
+
+
+def llama_bench_binary() -> Path:
+    named = os.environ.get(LLAMA_BENCH_VAR)
+    path = Path(named) if named else LLAMA_BENCH
+    if not path.is_file():
+        raise RuntimeError(f"no llama-bench: run `make servers` or set {LLAMA_BENCH_VAR}")
+    return path
+
+
+def _llama_bench() -> float:
+    cmd = [str(llama_bench_binary()), "-m", str(model_path()), "-t", str(threads())]
+    cmd += ["-p", "0", "-n", str(BENCH_TOKENS), "-r", "1", "-o", "json"]
+    sample = check(run_cmd(cmd), "llama-bench")
+    [result] = json.loads(sample.stdout)
+    return float(result["avg_ts"])
+
+
+def _llm_run(env: dict[str, str]) -> float:
+    cmd = [LLM, "run", "--json", "--threads", str(threads()), "--seed", str(SEED)]
+    sample = check(run_cmd([*cmd, "--max-tokens", str(BENCH_TOKENS), PROMPT], env=env), "llm run")
+    return float(json.loads(sample.stdout)["timings"]["tokens_per_s"])
+
+
+def _raw_loop(prompt: Path) -> float:
+    cmd = [PYTHON, "-m", "bench.rawloop", str(model_path()), str(prompt), str(BENCH_TOKENS)]
+    sample = check(run_cmd([*cmd, str(threads()), "4096"]), "raw loop")
+    stamps = json.loads(sample.stdout)["stamps"]
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def _against_llama_bench() -> list[str]:
+    from bench.speed import GEN_PROMPT, _prompt_files
+
+    ours, anchor, raw = [], [], []
+    with tempfile.TemporaryDirectory() as tmp, llm_env(LLM_KV_CACHE="0") as env:
+        prompt = _prompt_files(Path(tmp))["gen_raw"]
+        assert GEN_PROMPT == PROMPT
+        for _ in range(PAIRS):
+            anchor.append(_llama_bench())
+            ours.append(_llm_run(env))
+            raw.append(_raw_loop(prompt))
+    pairs = ", ".join(f"{o:.1f}/{a:.1f}" for o, a in zip(ours, anchor, strict=True))
+    ratios = [o / a for o, a in zip(ours, anchor, strict=True)]
+    return [
+        f"**Per token against llama-bench**: `llama-bench -t {threads()} -p 0 -n "
+        f"{BENCH_TOKENS}` (llama.cpp's own tool from the same sources as the wheel, `make "
+        f"servers`: decode only, no sampling), `llm run --max-tokens {BENCH_TOKENS}` (default "
+        "sampling: repeat penalty, top-k, top-p, min-p, temperature 0.7, seed "
+        f"{SEED}) and the raw greedy loop (`bench/rawloop.py`), interleaved, {PAIRS} rounds. "
+        f"llm/llama-bench tokens/s per round: {pairs}.",
+        "",
+        table(
+            ["", "tokens/s (median)", "vs llama-bench"],
+            [
+                [f"llama-bench tg{BENCH_TOKENS}", f"{median(anchor):.1f}", "1.00x"],
+                [
+                    "`llm run` (default sampling)",
+                    f"{median(ours):.1f}",
+                    ratio(median(ours), median(anchor)),
+                ],
+                ["raw greedy loop", f"{median(raw):.1f}", ratio(median(raw), median(anchor))],
+            ],
+        ),
+        "",
+        f"Median of the per-round ratios llm/llama-bench: {median(ratios):.2f}x "
+        f"(range {min(ratios):.2f}-{max(ratios):.2f}).",
+    ]
