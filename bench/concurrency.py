@@ -182,9 +182,9 @@ def llama_bench_binary() -> Path:
     return path
 
 
-def _llama_bench() -> float:
+def _llama_bench(*extra: str) -> float:
     cmd = [str(llama_bench_binary()), "-m", str(model_path()), "-t", str(threads())]
-    cmd += ["-p", "0", "-n", str(BENCH_TOKENS), "-r", "1", "-o", "json"]
+    cmd += ["-p", "0", "-n", str(BENCH_TOKENS), "-r", "1", "-o", "json", *extra]
     sample = check(run_cmd(cmd), "llama-bench")
     [result] = json.loads(sample.stdout)
     return float(result["avg_ts"])
@@ -204,39 +204,48 @@ def _raw_loop(prompt: Path) -> float:
 
 
 def _against_llama_bench() -> list[str]:
-    from bench.speed import GEN_PROMPT, _prompt_files
+    from bench.speed import _prompt_files
 
-    ours, anchor, raw = [], [], []
+    runs: dict[str, list[float]] = {"anchor": [], "no_fa": [], "ours": [], "raw": []}
     with tempfile.TemporaryDirectory() as tmp, llm_env(LLM_KV_CACHE="0") as env:
         prompt = _prompt_files(Path(tmp))["gen_raw"]
-        assert GEN_PROMPT == PROMPT
         for _ in range(PAIRS):
-            anchor.append(_llama_bench())
-            ours.append(_llm_run(env))
-            raw.append(_raw_loop(prompt))
-    pairs = ", ".join(f"{o:.1f}/{a:.1f}" for o, a in zip(ours, anchor, strict=True))
-    ratios = [o / a for o, a in zip(ours, anchor, strict=True)]
+            runs["anchor"].append(_llama_bench())
+            runs["ours"].append(_llm_run(env))
+            runs["no_fa"].append(_llama_bench("-fa", "0"))
+            runs["raw"].append(_raw_loop(prompt))
+    anchor, no_fa = median(runs["anchor"]), median(runs["no_fa"])
+    ours, raw = median(runs["ours"]), median(runs["raw"])
+    pairs = ", ".join(f"{o:.1f}/{a:.1f}" for o, a in zip(runs["ours"], runs["anchor"], strict=True))
+    ratios = [o / a for o, a in zip(runs["ours"], runs["anchor"], strict=True)]
+    ratios_fa0 = [o / a for o, a in zip(runs["ours"], runs["no_fa"], strict=True)]
+    n = BENCH_TOKENS
     return [
-        f"**Per token against llama-bench**: `llama-bench -t {threads()} -p 0 -n "
-        f"{BENCH_TOKENS}` (llama.cpp's own tool from the same sources as the wheel, `make "
-        f"servers`: decode only, no sampling), `llm run --max-tokens {BENCH_TOKENS}` (default "
-        "sampling: repeat penalty, top-k, top-p, min-p, temperature 0.7, seed "
-        f"{SEED}) and the raw greedy loop (`bench/rawloop.py`), interleaved, {PAIRS} rounds. "
-        f"llm/llama-bench tokens/s per round: {pairs}.",
+        f"**Per token against llama-bench**: `llama-bench -t {threads()} -p 0 -n {n}` "
+        "(llama.cpp's own tool built from the wheel's sources by `make servers`: decode only, "
+        "no sampling, an empty context, its default flash attention `auto`), "
+        f"the same with `-fa 0` (attention as `llm` runs it), `llm run --max-tokens {n}` "
+        "(default sampling: repeat penalty, top-k, top-p, min-p, temperature 0.7, seed "
+        f"{SEED}; a 46-token prompt before) and the raw greedy loop (`bench/rawloop.py`, "
+        f"`llm`'s context settings), interleaved, {PAIRS} rounds. llm/llama-bench tokens/s "
+        f"per round: {pairs}.",
         "",
         table(
-            ["", "tokens/s (median)", "vs llama-bench"],
+            ["", "tokens/s (median)", "vs llama-bench", "vs llama-bench -fa 0"],
             [
-                [f"llama-bench tg{BENCH_TOKENS}", f"{median(anchor):.1f}", "1.00x"],
+                [f"llama-bench tg{n}", f"{anchor:.1f}", "1.00x", ratio(anchor, no_fa)],
+                [f"llama-bench tg{n} -fa 0", f"{no_fa:.1f}", ratio(no_fa, anchor), "1.00x"],
                 [
                     "`llm run` (default sampling)",
-                    f"{median(ours):.1f}",
-                    ratio(median(ours), median(anchor)),
+                    f"{ours:.1f}",
+                    ratio(ours, anchor),
+                    ratio(ours, no_fa),
                 ],
-                ["raw greedy loop", f"{median(raw):.1f}", ratio(median(raw), median(anchor))],
+                ["raw greedy loop", f"{raw:.1f}", ratio(raw, anchor), ratio(raw, no_fa)],
             ],
         ),
         "",
         f"Median of the per-round ratios llm/llama-bench: {median(ratios):.2f}x "
-        f"(range {min(ratios):.2f}-{max(ratios):.2f}).",
+        f"(range {min(ratios):.2f}-{max(ratios):.2f}); llm/llama-bench -fa 0: "
+        f"{median(ratios_fa0):.2f}x (range {min(ratios_fa0):.2f}-{max(ratios_fa0):.2f}).",
     ]
