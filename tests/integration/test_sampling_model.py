@@ -100,3 +100,27 @@ def test_thread_changes_between_decodes_keep_the_tokens(native: Native) -> None:
         native.balancer = None
     assert ours == expected
     assert balancer.ticks >= N  # asked before each decode: the prompt and every token
+
+
+def _steps(options: GenerationOptions, n_vocab: int = 49152) -> list[str]:
+    import llama_cpp
+
+    from llmcli.engine._sampler import chain
+
+    sampler = chain(n_vocab, options)
+    try:
+        n = llama_cpp.llama_sampler_chain_n(sampler)
+        names = [llama_cpp.llama_sampler_chain_get(sampler, i) for i in range(n)]
+        # llama.cpp names a step that does nothing (top-k 0) "?top-k"
+        return [llama_cpp.llama_sampler_name(s).decode().lstrip("?") for s in names]
+    finally:
+        llama_cpp.llama_sampler_free(sampler)
+
+
+def test_the_cut_ahead_of_the_penalties_is_there_only_when_it_changes_nothing() -> None:
+    default = ["top-k", "penalties", "top-k", "top-p", "min-p", "temp", "dist"]
+    assert _steps(GenerationOptions()) == default
+    assert _steps(GenerationOptions(temperature=0)) == ["top-k", "penalties", "greedy"]
+    assert _steps(GenerationOptions(top_k=0)) == default[1:]  # no k: every candidate counts
+    assert _steps(GenerationOptions(repeat_penalty=1.0)) == default[1:]  # no penalties
+    assert _steps(GenerationOptions(top_k=40), n_vocab=100) == default[1:]  # k + 64 >= vocab
