@@ -60,7 +60,7 @@ def run() -> str:
                 runs.setdefault((mode, n), []).append(_runs_together(n, extra))
             for n in (1, 2):
                 texts.setdefault((mode, n), []).append(_sentiment_together(n, extra))
-    per_token = _against_llama_bench()
+    per_token = [*_against_llama_bench(), "", *_where_it_goes()]
     return "\n".join(
         [
             "## Concurrent processes and the last 10% per token",
@@ -201,6 +201,33 @@ def _raw_loop(prompt: Path) -> float:
     sample = check(run_cmd([*cmd, str(threads()), "4096"]), "raw loop")
     stamps = json.loads(sample.stdout)["stamps"]
     return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def _where_it_goes() -> list[str]:
+    cmd = [PYTHON, "-m", "bench.pertoken", str(model_path()), str(threads())]
+    t = json.loads(check(run_cmd(cmd), "bench.pertoken").stdout)
+    decode = t["decode_us"]
+    rows = [
+        ["`llama_decode` of one token", f"{decode:.0f}", "", ""],
+        [
+            "sampling: `Llama.generate`'s chain / ours",
+            f"{t['generate_chain_us']:.0f}",
+            f"{t['our_chain_us']:.0f}",
+            f"{(t['generate_chain_us'] - t['our_chain_us']) / decode:.1%}",
+        ],
+        [
+            "Python around the decode: `Llama.eval` / `Native.decode_one`",
+            f"{t['llama_eval_python_us']:.1f}",
+            f"{t['decode_one_python_us']:.1f}",
+            f"{(t['llama_eval_python_us'] - t['decode_one_python_us']) / decode:.1%}",
+        ],
+    ]
+    return [
+        "**Where the time of a token goes** (`bench/pertoken.py`, in-process, best of 5 x 100 "
+        "calls, µs per token): llama-cpp-python's path (what `llm` used before) and ours.",
+        "",
+        table(["", "before (µs)", "now (µs)", "saved, of one decode"], rows),
+    ]
 
 
 def _against_llama_bench() -> list[str]:
