@@ -27,7 +27,7 @@ from llmcli.engine.gguf import GGUFInfo, read_gguf
 from llmcli.engine.kvcache import PrefixCache
 from llmcli.engine.reasoning import ThinkFormat
 from llmcli.engine.stopfilter import StopFilter
-from llmcli.engine.threads import Balancer, Registry
+from llmcli.engine.threads import Balancer, Registry, default_cores
 from llmcli.errors import ContextOverflowError, LlmError
 
 DEFAULT_CTX = 4096
@@ -35,8 +35,6 @@ DEFAULT_CTX = 4096
 
 def default_threads() -> int:
     """The threads of one llm process alone (engine/threads.py shares them among several)."""
-    from llmcli.engine.threads import default_cores
-
     return default_cores()
 
 
