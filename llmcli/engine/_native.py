@@ -282,6 +282,7 @@ class Native:
         threads = self.balancer.tick() if self.balancer is not None else None
         if threads is not None:
             llama_cpp.llama_set_n_threads(self.llama.ctx, threads, threads)
+            self.sink(f"llmcli: now on {threads} threads\n")  # shown with --verbose
 
     def save_state(self) -> bytes:
         ctx = self.llama._ctx.ctx

@@ -124,3 +124,12 @@ def test_the_cut_ahead_of_the_penalties_is_there_only_when_it_changes_nothing() 
     assert _steps(GenerationOptions(top_k=0)) == default[1:]  # no k: every candidate counts
     assert _steps(GenerationOptions(repeat_penalty=1.0)) == default[1:]  # no penalties
     assert _steps(GenerationOptions(top_k=40), n_vocab=100) == default[1:]  # k + 64 >= vocab
+
+
+def test_a_thread_change_is_logged(native: Native) -> None:
+    native.balancer = Rebalance()  # type: ignore[assignment]
+    try:
+        native.eval(native.tokenize("Hello", special=True))
+    finally:
+        native.balancer = None
+    assert "llmcli: now on 1 threads\n" in native.sink.lines
