@@ -44,6 +44,7 @@ COUNTS = (1, 2, 4)
 ROUNDS = 2
 PAIRS = 5
 BENCH_TOKENS = 256
+TIMEOUT_S = 600
 SENTIMENT_EVERY = 10  # 40 of the 400 development rows per process
 PROMPT = "Write a very long essay about the history of the sea, with many chapters."
 LLAMA_BENCH_VAR = "LLM_LLAMA_BENCH"
@@ -106,6 +107,10 @@ def _together(
             procs.append(proc)
         ends: list[float | None] = [None] * len(procs)
         while None in ends:
+            if time.perf_counter() - start > TIMEOUT_S:
+                for proc in procs:
+                    proc.kill()
+                raise RuntimeError(f"{cmds[0][1]}: {len(cmds)} processes took over {TIMEOUT_S} s")
             for i, proc in enumerate(procs):
                 if ends[i] is None and proc.poll() is not None:
                     ends[i] = time.perf_counter() - start
