@@ -19,6 +19,6 @@ SECTIONS = (
     "serve",
 )
 QUALITY = ("quality", "checks", "runaway")
-SERVERS = ("remote",)  # need llama-server (`make servers`)
+SERVERS = ("remote", "concurrency")  # need llama-server / llama-bench (`make servers`)
 OTHER = ("splitting",)  # run by name only: `python -m bench splitting`
 ALL = (*SECTIONS, *QUALITY, *SERVERS, *OTHER)

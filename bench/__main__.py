@@ -63,7 +63,7 @@ def _run_section(name: str) -> str | None:
         print(f"bench: {name}: no bench/{name}.py yet, skipped", file=sys.stderr)
         return None
     print(f"bench: {name} ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
+    start, load = time.perf_counter(), load_factor()
     try:
         body: str = module.run().strip()
         status = ""
@@ -75,7 +75,10 @@ def _run_section(name: str) -> str | None:
     print(f"bench: {name} took {took:.0f} s", file=sys.stderr, flush=True)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     heading, _, rest = body.partition("\n")
-    note = f"_Measured {stamp} in {took:.0f} s; load average {load_factor()} at the end._"
+    note = (
+        f"_Measured {stamp} in {took:.0f} s; load average {load} at the start, "
+        f"{load_factor()} at the end (its own processes included)._"
+    )
     return f"{status}{heading}\n\n{note}\n{rest}\n"
 
 

@@ -102,6 +102,7 @@ class ModelLoader:
             log=self.log,
             kv_cache=settings_from_env(self.env.environ, self.env.cache_dir),
             chat_template=chat_template_for(self.settings, path, resolved),
+            thread_registry=thread_registry(self.env),
         )
 
 
@@ -114,6 +115,13 @@ def chat_template_for(settings: Settings, path: Path, resolved: ResolvedModel | 
     if resolved is not None:
         keys = [resolved.spec, *([resolved.repo] if resolved.repo else []), *keys]
     return next((settings.chat_templates[k] for k in keys if k in settings.chat_templates), None)
+
+
+def thread_registry(env: Environment) -> Path | None:
+    """Where llm processes register to share the cores (engine/threads.py)."""
+    from llmcli.engine.threads import DIRNAME
+
+    return env.cache_dir / DIRNAME if env.cache_dir else None
 
 
 def generation_options(

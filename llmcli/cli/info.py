@@ -51,6 +51,7 @@ def gather(env: Environment, settings: Settings) -> dict[str, Any]:
         **backend_info(),
         "default_model": default,
         **endpoints,
+        "threads": _threads(env, settings),
         "config_file": str(env.config_path),
         "config_dir": str(env.config_dir),
         "data_dir": str(env.data_dir),
@@ -58,6 +59,16 @@ def gather(env: Environment, settings: Settings) -> dict[str, Any]:
         "templates_dir": str(env.templates_dir),
         "hf_cache": str(store.cache.root),
     }
+
+
+def _threads(env: Environment, settings: Settings) -> dict[str, object]:
+    """The CPU threads a model loaded now would use, and why (engine/threads.py)."""
+    from llmcli.engine.threads import Registry, default_cores, plan
+    from llmcli.runtime import thread_registry
+
+    root = thread_registry(env)
+    registry = Registry(root) if root else None
+    return plan(registry, default_cores(), settings.threads).as_dict()
 
 
 def _shown(endpoint: Endpoint) -> dict[str, Any]:

@@ -52,6 +52,7 @@ class EngineParams:
     log: Callable[[str], None] | None = None  # where the backend's log goes with verbose
     kv_cache: KVSettings | None = None  # on-disk cache of template prefixes; None: off
     chat_template: str | None = None  # a Jinja file or built-in format name, over its own
+    thread_registry: Path | None = None  # running processes sharing the cores (threads.py)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from llmcli.errors import ModelLoadError
 
 if TYPE_CHECKING:
     from llmcli.engine import GenerationOptions
+    from llmcli.engine.threads import Balancer
 
 
 @dataclass
@@ -185,6 +186,7 @@ class Native:
     def __init__(self, llama: Any, sink: LogSink) -> None:
         self.llama = llama
         self.sink = sink
+        self.balancer: Balancer | None = None  # re-chooses the thread count while computing
         self.vocab = llama._model.vocab
         self.n_ctx: int = llama.n_ctx()
 
@@ -232,18 +234,7 @@ class Native:
         text = grammar.grammar_text(options)
         if text is not None:
             return self._sample_constrained(tokens, options, self._checked(text))
-        seed = options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
-        self.llama.set_seed(seed)
-        return iter(
-            self.llama.generate(
-                tokens,
-                top_k=options.top_k,
-                top_p=options.top_p,
-                min_p=options.min_p,
-                temp=options.temperature,
-                repeat_penalty=options.repeat_penalty,
-            )
-        )
+        return self._sample_free(tokens, options)
 
     def _checked(self, text: str) -> str:
         """The grammar, once llama.cpp has parsed it with this model's vocabulary."""
@@ -253,6 +244,21 @@ class Native:
         if complaint is not None:
             raise grammar.GrammarError(grammar.describe(complaint, text, "grammar"))
         return text
+
+    def _sample_free(self, tokens: Sequence[int], options: GenerationOptions) -> Iterator[int]:
+        """`Llama.generate`'s loop without its per-token Python: the chain samples in C and
+        each token is decoded through one reused batch."""
+        from llmcli.engine._sampler import Free
+
+        sampler = Free(int(self.llama.n_vocab()), options)
+        try:
+            self.eval_with_reuse(list(tokens))  # the cached prefix is kept, as generate does
+            while True:
+                token = sampler.sample(self.llama.ctx)
+                yield token
+                self.decode_one(token)
+        finally:
+            sampler.free()
 
     def _sample_constrained(
         self, tokens: Sequence[int], options: GenerationOptions, text: str
@@ -265,9 +271,25 @@ class Native:
             while True:
                 token = sampler.sample(self.llama.ctx)
                 yield token
-                self.llama.eval([token])
+                self.decode_one(token)
         finally:
             sampler.free()
+
+    def decode_one(self, token: int) -> None:
+        """`Llama.eval([token])` for one token after the cached ones (the KV holds exactly
+        `n_tokens`, so nothing is removed), keeping `input_ids`/`n_tokens` as eval does."""
+        llama = self.llama
+        self.balance()
+        n = llama.n_tokens
+        batch = llama._batch.batch
+        batch.n_tokens = 1
+        batch.token[0], batch.pos[0], batch.n_seq_id[0] = token, n, 1
+        batch.seq_id[0][0], batch.logits[0] = 0, True
+        code = llama_cpp.llama_decode(llama.ctx, batch)
+        if code != 0:
+            raise RuntimeError(f"llama_decode returned {code}")
+        llama.input_ids[n] = token
+        llama.n_tokens = n + 1
 
     # -- the KV state (prefix cache) --------------------------------------------------------
 
@@ -285,7 +307,19 @@ class Native:
         self.llama._ctx.kv_cache_clear()
 
     def eval(self, tokens: Sequence[int]) -> None:
-        self.llama.eval(list(tokens))
+        """`Llama.eval`, one batch at a time so the thread count can change in between."""
+        tokens = list(tokens)
+        step = self.llama.n_batch
+        for i in range(0, len(tokens), step):
+            self.balance()
+            self.llama.eval(tokens[i : i + step])
+
+    def balance(self) -> None:
+        """Apply the balancer's new thread count, if it has one (engine/threads.py)."""
+        threads = self.balancer.tick() if self.balancer is not None else None
+        if threads is not None:
+            llama_cpp.llama_set_n_threads(self.llama.ctx, threads, threads)
+            self.sink(f"llmcli: now on {threads} threads\n")  # shown with --verbose
 
     def save_state(self) -> bytes:
         ctx = self.llama._ctx.ctx
@@ -316,11 +350,12 @@ class Native:
         while common < limit and ids[common] == tokens[common]:
             common += 1
         llama.n_tokens = common
-        llama.eval(tokens[common:])
+        self.eval(tokens[common:])
 
     def eval_rows(self, tokens: list[int]) -> None:
         """Evaluate tokens after the cached ones, keeping a logit row for every token."""
         llama = self.llama
+        self.balance()
         llama._ctx.kv_cache_seq_rm(-1, llama.n_tokens, -1)
         llama._batch.set_batch(batch=tokens, n_past=llama.n_tokens, logits_all=True)
         llama._ctx.decode(llama._batch)
@@ -346,5 +381,8 @@ class Native:
         llama, self.llama = self.llama, None
         if llama is not None:
             llama.close()
+        balancer, self.balancer = self.balancer, None
+        if balancer is not None:
+            balancer.close()
         if _current_sink is self.sink:
             _current_sink = None

@@ -1,5 +1,6 @@
-"""Grammar-constrained sampling over llama.cpp's sampler API (part of the native layer with
-`_native.py`: llama_cpp and ctypes are touched only in these two files).
+"""Sampling over llama.cpp's sampler API (part of the native layer with `_native.py`:
+llama_cpp and ctypes are touched only in these two files): the default chain and
+grammar-constrained sampling.
 
 Measured in docs/benchmarks.md (`bench structured`): llama-cpp-python's `generate(grammar=)`
 puts the grammar first in its chain, so every token pays for checking the whole vocabulary.
@@ -17,6 +18,55 @@ if TYPE_CHECKING:
     from llmcli.engine._native import Native
 
 
+LAST_N = 64  # tokens the repeat penalty looks back over (Llama.generate's last_n_tokens_size)
+
+
+def chain(n_vocab: int, options: GenerationOptions) -> Any:
+    """llama.cpp's sampler chain as `Llama.generate` builds it (penalties, top-k, top-p,
+    min-p, temperature, dist; penalties and greedy at temperature 0), with one step ahead:
+    a top-(k + LAST_N) cut. The penalties look up every candidate in a hash map (~0.4 ms a
+    token over a 49k vocabulary) and only ever lower at most LAST_N tokens, so the k best
+    after them are among the k + LAST_N best before them: the same tokens, seed for seed."""
+    lib = llama_cpp
+    seed = options.seed if options.seed is not None else lib.LLAMA_DEFAULT_SEED
+    greedy = options.temperature <= 0  # settings hold it to 0..5
+    keep = 1 if greedy else options.top_k
+    steps = []
+    if options.repeat_penalty != 1.0 and keep > 0 and keep + LAST_N < n_vocab:
+        steps.append(lib.llama_sampler_init_top_k(keep + LAST_N))
+    steps.append(lib.llama_sampler_init_penalties(n_vocab, LAST_N, options.repeat_penalty, 0, 0))
+    if greedy:
+        steps.append(lib.llama_sampler_init_greedy())
+    else:
+        steps += [
+            lib.llama_sampler_init_top_k(options.top_k),
+            lib.llama_sampler_init_top_p(options.top_p, 1),
+            lib.llama_sampler_init_min_p(options.min_p, 1),
+            lib.llama_sampler_init_temp(options.temperature),
+            lib.llama_sampler_init_dist(seed),
+        ]
+    sampler = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+    for step in steps:
+        lib.llama_sampler_chain_add(sampler, step)
+    return sampler
+
+
+class Free:
+    """The default chain over the context's last logits: llama.cpp fills the candidates,
+    applies the chain and accepts the token, all in C."""
+
+    def __init__(self, n_vocab: int, options: GenerationOptions) -> None:
+        self.chain = chain(n_vocab, options)
+
+    def sample(self, ctx: Any) -> int:
+        return int(llama_cpp.llama_sampler_sample(self.chain, ctx, -1))
+
+    def free(self) -> None:
+        if self.chain:
+            llama_cpp.llama_sampler_free(self.chain)
+        self.chain = None
+
+
 class Constrained:
     """A sampler chain and a grammar as llama.cpp's own tools use them: sample without the
     grammar and check that one token; only when it is rejected, sample again among the
@@ -28,24 +78,9 @@ class Constrained:
         import numpy as np
 
         lib = llama_cpp
-        seed = options.seed if options.seed is not None else lib.LLAMA_DEFAULT_SEED
         self.n_vocab = int(native.llama.n_vocab())
-        self.chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
-        penalty = (self.n_vocab, 64, options.repeat_penalty, 0.0, 0.0)  # as generate() has it
-        steps = [lib.llama_sampler_init_penalties(*penalty)]
+        self.chain = chain(self.n_vocab, options)
         greedy = options.temperature <= 0
-        if greedy:
-            steps.append(lib.llama_sampler_init_greedy())
-        else:
-            steps += [
-                lib.llama_sampler_init_top_k(options.top_k),
-                lib.llama_sampler_init_top_p(options.top_p, 1),
-                lib.llama_sampler_init_min_p(options.min_p, 1),
-                lib.llama_sampler_init_temp(options.temperature),
-                lib.llama_sampler_init_dist(seed),
-            ]
-        for step in steps:
-            lib.llama_sampler_chain_add(self.chain, step)
         self.grammar = lib.llama_sampler_init_grammar(native.vocab, grammar.encode(), b"root")
         # the subset gives the same top-k as the whole vocabulary once it holds k allowed
         self.need = 1 if greedy else (options.top_k if 0 < options.top_k <= 64 else 0)

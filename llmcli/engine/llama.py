@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
-import os
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -36,14 +35,15 @@ from llmcli.engine.gguf import GGUFInfo, read_gguf
 from llmcli.engine.kvcache import PrefixCache
 from llmcli.engine.reasoning import ThinkFormat
 from llmcli.engine.stopfilter import StopFilter
+from llmcli.engine.threads import Balancer, Registry, default_cores
 from llmcli.errors import ContextOverflowError, LlmError
 
 DEFAULT_CTX = 4096
 
 
 def default_threads() -> int:
-    n = os.cpu_count() or 1
-    return n if n <= 4 else n // 2  # big machines report SMT siblings
+    """The threads of one llm process alone (engine/threads.py shares them among several)."""
+    return default_cores()
 
 
 def resolve_ctx(requested: int | None, info: GGUFInfo) -> int:
@@ -57,6 +57,11 @@ def backend_info() -> dict[str, Any]:
     from llmcli.engine import _native
 
     return _native.system_info()
+
+
+def thread_balancer(params: EngineParams) -> Balancer:
+    registry = Registry(params.thread_registry) if params.thread_registry else None
+    return Balancer(registry, default_threads(), params.threads)
 
 
 class LlamaEngine:
@@ -97,13 +102,19 @@ class LlamaEngine:
         info = read_gguf(params.model_path)
         _check_templates(info, params.chat_template)  # before the weights: fail fast
         sink = LogSink(echo=params.log if params.verbose else None)
-        native = _native.load(
-            params.model_path,
-            n_ctx=resolve_ctx(params.n_ctx, info),
-            gpu=params.gpu_layers,
-            threads=params.threads or default_threads(),
-            sink=sink,
-        )
+        balancer = thread_balancer(params)
+        try:
+            native = _native.load(
+                params.model_path,
+                n_ctx=resolve_ctx(params.n_ctx, info),
+                gpu=params.gpu_layers,
+                threads=balancer.threads,
+                sink=sink,
+            )
+        except BaseException:
+            balancer.close()
+            raise
+        native.balancer = balancer
         try:
             engine = cls(native, info, params.chat_template)
         except BaseException:
