@@ -250,22 +250,19 @@ class Native:
         each token is decoded through one reused batch."""
         from llmcli.engine._sampler import Free
 
-        sampler = Free(int(self.llama.n_vocab()), options)
-        try:
-            self.eval_with_reuse(list(tokens))  # the cached prefix is kept, as generate does
-            while True:
-                token = sampler.sample(self.llama.ctx)
-                yield token
-                self.decode_one(token)
-        finally:
-            sampler.free()
+        return self._decode_loop(lambda: Free(int(self.llama.n_vocab()), options), tokens)
 
     def _sample_constrained(
         self, tokens: Sequence[int], options: GenerationOptions, text: str
     ) -> Iterator[int]:
         from llmcli.engine._sampler import Constrained
 
-        sampler = Constrained(self, options, text)
+        return self._decode_loop(lambda: Constrained(self, options, text), tokens)
+
+    def _decode_loop(self, make: Callable[[], Any], tokens: Sequence[int]) -> Iterator[int]:
+        """Sample a token, yield it, decode it: until the caller stops. The sampler is made
+        on the first token asked for, so one is never made that the `finally` cannot free."""
+        sampler = make()
         try:
             self.eval_with_reuse(list(tokens))  # the cached prefix is kept, as generate does
             while True:
