@@ -94,10 +94,7 @@ def chat(
         tmpl = load_template(template or "chat", env)
         if not resumed or system is not None or template is not None:
             _apply_template(session, tmpl, params or [], system, resumed)
-        sampling = vars(flags.sampling)  # given flags override the session's /set values
-        session.settings.update({k: v for k, v in sampling.items() if v is not None})
-        if flags.think is not None:
-            session.settings["think"] = flags.think
+        _apply_flags(session, flags)
         chat_state = Chat(
             env=env,
             loader=model_loader(env, settings),
@@ -121,6 +118,14 @@ def chat(
         if chat_state is not None:
             chat_state.close()
         store.release()
+
+
+def _apply_flags(session: Session, flags: RunFlags) -> None:
+    """Sampling flags and --think given now override the session's /set values."""
+    sampling = vars(flags.sampling)
+    session.settings.update({k: v for k, v in sampling.items() if v is not None})
+    if flags.think is not None:
+        session.settings["think"] = flags.think
 
 
 def _grammar(path: Path | None) -> str | None:

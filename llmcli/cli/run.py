@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -15,6 +16,7 @@ from llmcli.errors import InputError
 if TYPE_CHECKING:
     from llmcli.cli.structured import Shape
     from llmcli.engine import Engine, GenerationOptions, Message, Stats
+    from llmcli.prompts import Template
     from llmcli.runtime import LoadedModel
     from llmcli.tasks.extract import Extractor
 
@@ -88,17 +90,7 @@ def run(
     shape = structured.shape(schema, grammar, tmpl, batch=batch, field=field)
     params_given = parse_params(params or [])
 
-    def render(material: str | None) -> list[Message]:
-        values = dict(params_given)
-        if template is None:
-            if not (prompt or "").strip() and not (material or "").strip():
-                raise InputError("nothing to do: give a prompt, pipe text on stdin, or use -f FILE")
-            values.update(prompt=prompt or "", input=material or "", system=system or "")
-        else:
-            _fill_template_input(tmpl.name, set(tmpl.variables), values, prompt, material)
-        if template and system is not None:
-            values.setdefault("system", system)
-        return tmpl.render(values)
+    render = partial(_render, tmpl, template, params_given, prompt, system)
 
     opts = shape.options(generation_options(tmpl.settings, settings, think=flags.think))
     if batch:
@@ -122,6 +114,28 @@ def run(
             json_out=flags.json,
             show_thinking=flags.show_thinking,
         )
+
+
+def _render(
+    tmpl: Template,
+    template: str | None,
+    params: dict[str, str],
+    prompt: str | None,
+    system: str | None,
+    material: str | None,
+) -> list[Message]:
+    """The messages for one input: a template given with -t fills its declared variables;
+    the default run template takes the prompt, the input and the system text."""
+    values = dict(params)
+    if template is None:
+        if not (prompt or "").strip() and not (material or "").strip():
+            raise InputError("nothing to do: give a prompt, pipe text on stdin, or use -f FILE")
+        values.update(prompt=prompt or "", input=material or "", system=system or "")
+    else:
+        _fill_template_input(tmpl.name, set(tmpl.variables), values, prompt, material)
+    if template and system is not None:
+        values.setdefault("system", system)
+    return tmpl.render(values)
 
 
 def _extractor(engine: Engine, shape: Shape, opts: GenerationOptions) -> Extractor:

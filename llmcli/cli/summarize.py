@@ -14,6 +14,7 @@ from llmcli.cli.options import RunFlags
 from llmcli.errors import InputError, TemplateError
 
 if TYPE_CHECKING:
+    from llmcli.prompts import Template
     from llmcli.runtime import LoadedModel
     from llmcli.tasks.languages import Lang
     from llmcli.tasks.summarize import Summary
@@ -90,7 +91,7 @@ def summarize(
     from llmcli.cli.lanes import open_mapper
     from llmcli.inputs import read_inputs
     from llmcli.output.progress import TaskProgress
-    from llmcli.prompts import load_template, parse_params
+    from llmcli.prompts import load_template
     from llmcli.runtime import generation_options
     from llmcli.tasks.languages import resolve_language
     from llmcli.tasks.summarize import answer_tokens, word_budget
@@ -100,9 +101,7 @@ def summarize(
     summary_lang = resolve_language(lang, option="--lang") if lang is not None else None
     tmpl = load_template(template or "summarize", env)
     combine = load_template("summarize-combine", env)
-    asked = {"length": length.value, "words": str(words) if words else "", "format": fmt.value}
-    asked["lang"] = summary_lang.name if summary_lang else ""
-    values = template_values(tmpl, asked, parse_params(params or []))
+    values = _values(tmpl, length, words, fmt, summary_lang, params or [])
     text = read_inputs(env, files)
     if text is None or not text.strip():
         raise InputError("nothing to summarize: give FILE arguments or pipe text on stdin")
@@ -133,6 +132,22 @@ def summarize(
         emit_json(env, _json(result, loaded, tmpl.name, summary_lang))
         return
     _print(env, result.text)
+
+
+def _values(
+    tmpl: Template,
+    length: Length,
+    words: int | None,
+    fmt: Format,
+    lang: Lang | None,
+    params: list[str],
+) -> dict[str, Any]:
+    """The template's variables: what the options asked for, then -p values."""
+    from llmcli.prompts import parse_params
+
+    asked = {"length": length.value, "words": str(words) if words else "", "format": fmt.value}
+    asked["lang"] = lang.name if lang else ""
+    return template_values(tmpl, asked, parse_params(params))
 
 
 def _json(result: Summary, loaded: LoadedModel, template: str, lang: Lang | None) -> dict[str, Any]:
