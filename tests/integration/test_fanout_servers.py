@@ -1,5 +1,9 @@
 """Fan-out over two real llama-servers, one killed mid-batch: every input line still gets
-exactly one result, in order. Structure only (labels are the model's business)."""
+exactly one result, in order. Structure only (labels are the model's business).
+
+Each server gets one thread: two llama.cpp processes at two threads each on a 2-core machine
+slow each other about tenfold (their threads spin), which once took a 10-line translate past
+five minutes in CI."""
 
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ LINES = [TEXTS[n % 3] + f" (review {n})" for n in range(40)]
 def test_one_of_two_servers_killed_mid_batch(
     cli_env: dict[str, str], llama_server_bin: Path, bundled_gguf: Path, tmp_path: Path
 ) -> None:
-    keep = start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2)
-    doomed = start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2)
+    keep = start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2, n_threads=1)
+    doomed = start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2, n_threads=1)
     (tmp_path / "in.txt").write_text("\n".join(LINES) + "\n", encoding="utf-8")
     argv = [*LLM, "sentiment", "--batch", str(tmp_path / "in.txt"), "--json", "--parallel", "2"]
     argv += ["--endpoint", keep.url, "--endpoint", doomed.url]
@@ -45,8 +49,10 @@ def test_one_of_two_servers_killed_mid_batch(
 def test_translate_lines_and_summarize_fan_out_over_two_servers(
     cli_env: dict[str, str], llama_server_bin: Path, bundled_gguf: Path, tmp_path: Path
 ) -> None:
-    servers = [start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2)]
-    servers.append(start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2))
+    servers = [start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2, n_threads=1)]
+    servers.append(
+        start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2, n_threads=1)
+    )
     where = [arg for s in servers for arg in ("--endpoint", s.url)]
     rows = ["Good morning.", "", "Where is the station?", "Thank you very much.", "42"] * 2
     try:
