@@ -12,17 +12,26 @@ import subprocess
 from pathlib import Path
 
 from tests.integration.conftest import LLM
-from tests.integration.servers import start_llama_server
+from tests.integration.servers import RunningServer, start_llama_server
 
 TEXTS = ["I loved every minute of it.", "A dull, tired film.", "It was fine, I suppose."]
 LINES = [TEXTS[n % 3] + f" (review {n})" for n in range(40)]
 
 
+def two_servers(binary: Path, model: Path, logs: Path) -> tuple[RunningServer, RunningServer]:
+    """Two llama-servers of two slots and one thread each (see the module docstring)."""
+    first = start_llama_server(binary, model, logs, slots=2, n_threads=1)
+    try:
+        return first, start_llama_server(binary, model, logs, slots=2, n_threads=1)
+    except BaseException:
+        first.stop()
+        raise
+
+
 def test_one_of_two_servers_killed_mid_batch(
     cli_env: dict[str, str], llama_server_bin: Path, bundled_gguf: Path, tmp_path: Path
 ) -> None:
-    keep = start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2, n_threads=1)
-    doomed = start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2, n_threads=1)
+    keep, doomed = two_servers(llama_server_bin, bundled_gguf, tmp_path)
     (tmp_path / "in.txt").write_text("\n".join(LINES) + "\n", encoding="utf-8")
     argv = [*LLM, "sentiment", "--batch", str(tmp_path / "in.txt"), "--json", "--parallel", "2"]
     argv += ["--endpoint", keep.url, "--endpoint", doomed.url]
@@ -49,10 +58,7 @@ def test_one_of_two_servers_killed_mid_batch(
 def test_translate_lines_and_summarize_fan_out_over_two_servers(
     cli_env: dict[str, str], llama_server_bin: Path, bundled_gguf: Path, tmp_path: Path
 ) -> None:
-    servers = [start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2, n_threads=1)]
-    servers.append(
-        start_llama_server(llama_server_bin, bundled_gguf, tmp_path, slots=2, n_threads=1)
-    )
+    servers = two_servers(llama_server_bin, bundled_gguf, tmp_path)
     where = [arg for s in servers for arg in ("--endpoint", s.url)]
     rows = ["Good morning.", "", "Where is the station?", "Thank you very much.", "42"] * 2
     try:
