@@ -146,10 +146,11 @@ def _tokens_per_s(engine: Any, stream: Iterator[int]) -> float:
 
 # -- translate --lines ----------------------------------------------------------------------
 
-SIDES = {  # name: (lines per batch, rows grammar)
-    "rows grammar, batches of 4, English rows redone": (4, True),
-    "prompt only, batches of 8 (the default)": (8, False),
-    "one call per line": (1, False),
+SIDES = {  # name: (lines per batch, rows grammar, prompts decoded together)
+    "each line alone, 8 decoded together (the default)": (8, False, True),
+    "numbered rows, prompt only, batches of 8 (the default before)": (8, False, False),
+    "rows grammar, batches of 4, English rows redone": (4, True, False),
+    "one call per line": (1, False, False),
 }
 BASELINE = "one call per line"
 
@@ -175,8 +176,20 @@ def _translate(engine: Any) -> list[list[object]]:
     return rows
 
 
+class _OneAtATime:
+    """The engine without `complete_many`: the numbered-rows path, as before it had one."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "complete_many":
+            raise AttributeError(name)
+        return getattr(self._engine, name)
+
+
 def _side(
-    engine: Any, english: list[str], batch: int, grammar: bool
+    engine: Any, english: list[str], batch: int, grammar: bool, together: bool
 ) -> tuple[list[str], int, float]:
     from llmcli.config import Settings
     from llmcli.env import Environment
@@ -188,13 +201,14 @@ def _side(
     env = Environment()
     tmpl, lines_tmpl = load_template("translate", env), load_template("translate-lines", env)
     opts = generation_options(tmpl.settings, Settings())
+    model = engine if together else _OneAtATime(engine)
     translator = Translator(
-        engine, tmpl, lines_tmpl, resolve_language("pt"), None, opts,
+        model, tmpl, lines_tmpl, resolve_language("pt"), None, opts,
         batch=batch, constrain_lines=grammar,
     )  # fmt: skip
     start = time.perf_counter()
     done = list(translator.lines("\n".join(english)))
-    return done, len(translator.calls), time.perf_counter() - start
+    return done, translator.model_calls, time.perf_counter() - start
 
 
 def _paired_interval(ours: list[str], base: list[str], reference: list[str]) -> tuple[float, float]:

@@ -13,6 +13,7 @@ from llmcli.engine import (
     Completion,
     GenerationOptions,
     Message,
+    Request,
     Stats,
     StreamEvent,
     join_stream,
@@ -117,8 +118,23 @@ class FakeEngine:
         self.closed = True
 
 
+@dataclass
+class BatchingFakeEngine(FakeEngine):
+    """A FakeEngine that also decodes prompts together, as LlamaEngine does: each request
+    gets its scripted reply, and every group is recorded."""
+
+    batches: list[list[Call]] = field(default_factory=list)
+
+    def complete_many(self, requests: Sequence[Request]) -> list[Completion]:
+        before = len(self.calls)
+        done = [self.generate(messages, options) for messages, options in requests]
+        self.batches.append(self.calls[before:])
+        return done
+
+
 if TYPE_CHECKING:
-    from llmcli.engine import Engine
+    from llmcli.engine import Batcher, Engine
     from llmcli.engine.reasoning import ThinkFormat
 
     _check: Engine = FakeEngine()  # mypy holds FakeEngine to the Engine protocol
+    _batcher: Batcher = BatchingFakeEngine()

@@ -135,6 +135,25 @@ class Scorer(Protocol):
     def score(self, messages: Sequence[Message], candidates: Sequence[str]) -> list[float]: ...
 
 
+Request = tuple[Sequence[Message], GenerationOptions]  # one prompt of a batch, its options
+
+
+@runtime_checkable
+class Batcher(Protocol):
+    """What a backend may do: decode independent prompts together (one llama_decode per
+    step for all of them, as a server's slots do), each reply as `stream` would give it."""
+
+    def complete_many(self, requests: Sequence[Request]) -> list[Completion]: ...
+
+
+def complete_all(engine: Engine, requests: Sequence[Request]) -> list[Completion]:
+    """Every request's completion, in order: together where the engine batches, else one
+    after another."""
+    if isinstance(engine, Batcher):
+        return engine.complete_many(requests)
+    return [generate(engine, messages, options) for messages, options in requests]
+
+
 class ScoringEngine(Engine, Scorer, Protocol):
     """A backend that can do both (sentiment needs it)."""
 

@@ -161,8 +161,10 @@ def load(
     global _current_sink
     _install_log_callback()
     _current_sink = sink
+    from llmcli.engine._batched import parallel_context
+
     try:
-        with _without_chat_formatter():
+        with _without_chat_formatter(), parallel_context():
             llama = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,

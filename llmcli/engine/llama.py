@@ -10,15 +10,17 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from llmcli.engine import (
     Chunk,
+    Completion,
     EngineParams,
     FinishReason,
     GenerationOptions,
     Message,
+    Request,
     Stats,
     StreamEvent,
 )
@@ -167,38 +169,56 @@ class LlamaEngine:
     def stream(
         self, messages: Sequence[Message], options: GenerationOptions
     ) -> Iterator[StreamEvent]:
-        from llmcli.engine import runaway
+        tokens, state, options = self._prepare(messages, options)
+        events = self._stream_tokens(tokens, options, self._template_prefix(messages, tokens))
+        return self._finish(events, tokens, state)
 
+    def _stream_tokens(
+        self, tokens: list[int], options: GenerationOptions, prefix: int = 0
+    ) -> Iterator[StreamEvent]:
+        start = time.perf_counter()
+        self._use_prefix_cache(tokens, prefix)  # inside the timing: it is prompt evaluation
+        yield from self._emit(tokens, self._native.sample(tokens, options), options, start)
+
+    def _prepare(
+        self, messages: Sequence[Message], options: GenerationOptions
+    ) -> tuple[list[int], str, GenerationOptions]:
+        """The prompt's tokens, where it leaves the reply, and the options with the turn
+        markers as stops (end-of-turn markers stop the reply even written as text)."""
         tokens = self.prompt_tokens(messages, options.think)
         tokens, state = self._thinking_prompt(tokens, options.think is False)
         if len(tokens) >= self.n_ctx:
             raise ContextOverflowError(len(tokens), self.n_ctx - 1, what="the prompt")
-        if self.chat.stops:  # end-of-turn markers stop the reply even written as text
+        if self.chat.stops:
             options = dataclasses.replace(options, stop=(*options.stop, *self.chat.stops))
-        events = self._stream_tokens(tokens, options, self._template_prefix(messages, tokens))
+        return tokens, state, options
+
+    def _finish(
+        self, events: Iterator[StreamEvent], tokens: list[int], state: str
+    ) -> Iterator[StreamEvent]:
+        from llmcli.engine import runaway
+
         if self.thinking is not None:
             from llmcli.engine.reasoning import split
 
             events = split(events, self.thinking, state)
         return runaway.guard(events, prompt_tokens=len(tokens), count_tokens=self.count_tokens)
 
-    def _stream_tokens(
-        self, tokens: list[int], options: GenerationOptions, prefix: int = 0
+    def _emit(
+        self, tokens: list[int], sampled: Iterable[int], options: GenerationOptions, start: float
     ) -> Iterator[StreamEvent]:
-        native = self._native
+        """Sampled tokens as text up to the end of generation, a stop or the limit."""
         room = self.n_ctx - len(tokens)
         limit = min(options.max_tokens or room, room)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopFilter(options.stop)
-        start = time.perf_counter()
-        self._use_prefix_cache(tokens, prefix)  # inside the timing: it is prompt evaluation
         first = 0.0
         count = 0
         reason: FinishReason = "length"
-        for token in native.sample(tokens, options):
+        for token in sampled:
             if count == 0:
                 first = time.perf_counter() - start
-            if native.is_eog(token) or token in self._stop_ids:
+            if self._native.is_eog(token) or token in self._stop_ids:
                 reason = "stop"
                 break
             count += 1
@@ -215,6 +235,13 @@ class LlamaEngine:
             if tail:
                 yield Chunk(tail)
         yield Stats(len(tokens), count, first, time.perf_counter() - start, reason)
+
+    def complete_many(self, requests: Sequence[Request]) -> list[Completion]:
+        """Independent prompts decoded together (engine/batched.py): each reply is the one
+        `stream` gives that prompt alone, as long as batched kernels round alike."""
+        from llmcli.engine.batched import complete_many
+
+        return complete_many(self, requests)
 
     # -- reasoning models (logic in engine/reasoning.py) -----------------------------------
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from llmcli.engine import Engine, GenerationOptions, Stats
+from llmcli.engine import Batcher, Engine, GenerationOptions, Request, Stats, complete_all
 from llmcli.engine.grammar import numbered_rows
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, WarnFn, call_timings, no_progress, no_warning
@@ -25,6 +25,7 @@ from llmcli.tasks.fanout import Mapper, Sequential
 from llmcli.tasks.languages import Lang
 from llmcli.tasks.layout import blocks, is_line_shaped, split_marker
 from llmcli.tasks.rows import echoed, first_word, parse_rows, untranslated
+from llmcli.tasks.translate_records import Collect, Done, Piece
 
 DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces better
 # Sentence units: the FLORES EN->PT dev lines joined into 25 paragraphs of four, SmolLM2-135M
@@ -52,16 +53,13 @@ class Translator:
     progress: ProgressFn = no_progress
     warn: WarnFn = no_warning
     params: Mapping[str, str] = field(default_factory=dict)  # -p values for user templates
-    # batches held by a grammar to one `[n] text` row per line (each row at least LEAST of its
-    # source's length, not opening with its source's first word); rows still in the source
-    # language are translated again one by one. Off by default: SmolLM2-135M leaves most
-    # batch rows in English, so this path took 14 calls for 12 FLORES lines (36 for 48),
-    # 2-3x the wall time of one call per line, chrF 23.2 / 21.7 against 23.1 / 22.5
-    # (bench/structured.py). Off: the prompt alone asks for rows; a batch whose rows are
-    # miscounted or mostly echoed is split.
+    # batches held by a grammar to one `[n] text` row per line (translate-lines.toml's header:
+    # off, SmolLM2-135M leaves most rows in English). Off, an engine that decodes prompts
+    # together translates each line alone in one call; others get the numbered-rows prompt.
     constrain_lines: bool = False
     mapper: Mapper | None = None  # runs independent calls (None: one after another)
-    calls: list[Stats] = field(default_factory=list)
+    calls: list[Stats] = field(default_factory=list)  # one per prompt
+    model_calls: int = 0  # engine calls: prompts decoded together count once
     started: float = field(default_factory=time.perf_counter)
     _done: int = 0
     _total: int = 0
@@ -75,11 +73,11 @@ class Translator:
         parts = blocks(text)
         self._total = sum(1 for kind, b in parts if kind == "text" and b.strip())
         self._report()
-        pending: list[_Piece] = []  # prose units and the text around them, in order
+        pending: list[Piece] = []  # prose units and the text around them, in order
         line_no = 0  # lines before this block, for warnings that name a line
         for kind, block in parts:
             if kind == "code" or not block.strip():
-                pending.append(_Piece(block))
+                pending.append(Piece(block))
             else:
                 lead, core, trail = split_edges(block)
                 if is_line_shaped(core):
@@ -90,16 +88,16 @@ class Translator:
                     yield trail
                     self._block_done()
                 else:
-                    pending.append(_Piece(lead))
-                    pending += [_Piece(unit, translate=True) for unit in self._units(core)]
-                    pending.append(_Piece(trail, ends_block=True))
+                    pending.append(Piece(lead))
+                    pending += [Piece(unit, translate=True) for unit in self._units(core)]
+                    pending.append(Piece(trail, ends_block=True))
             line_no += block.count("\n")
         yield from self._translate_pieces(pending)
 
-    def _translate_pieces(self, pieces: list[_Piece]) -> Iterator[str]:
-        def run(engine: Engine, piece: _Piece) -> _Done:
+    def _translate_pieces(self, pieces: list[Piece]) -> Iterator[str]:
+        def run(engine: Engine, piece: Piece) -> Done:
             if not piece.translate:
-                return _Done({0: piece.text}, [], [], self.batch)
+                return Done({0: piece.text}, [], [], self.batch)
             return self._on(engine)._unit(piece.text)
 
         for piece, done in zip(pieces, self._mapper().map(run, pieces), strict=True):
@@ -112,11 +110,11 @@ class Translator:
         self._done += 1
         self._report()
 
-    def _unit(self, piece: str) -> _Done:
+    def _unit(self, piece: str) -> Done:
         """One unit on this translator's engine, its edges kept ours."""
         lead, core, trail = split_edges(piece)
         done = lead + (self._one(core) if core else "") + trail
-        return _Done({0: done}, self.calls, self._warnings, self.batch)
+        return Done({0: done}, self.calls, self._warnings, self.batch, self.model_calls)
 
     def _prose(self, text: str) -> str:
         """A piece of prose, unit by unit, on this translator's engine."""
@@ -151,7 +149,7 @@ class Translator:
         out: dict[int, str] = {}
         emitted = 0
 
-        def run(engine: Engine, group: list[int]) -> _Done:
+        def run(engine: Engine, group: list[int]) -> Done:
             return self._on(engine)._group(group, rows, parts, first_line)
 
         for done in self._mapper().map(run, self._groups(parts)):
@@ -184,14 +182,14 @@ class Translator:
 
     def _group(
         self, idx: list[int], rows: list[str], parts: list[tuple[str, str]], first: int
-    ) -> _Done:
+    ) -> Done:
         """One group on this translator's engine (maybe a fan-out's worker thread)."""
         out: dict[int, str] = {}
         if len(idx) == 1 and not _LETTER.search(parts[idx[0]][1]):
             out[idx[0]] = rows[idx[0]]
         else:
             self._batch(idx, parts, out, first)
-        return _Done(out, self.calls, self._warnings, self.batch)
+        return Done(out, self.calls, self._warnings, self.batch, self.model_calls)
 
     def _mapper(self) -> Mapper:
         return self.mapper or Sequential(self.engine)
@@ -200,11 +198,13 @@ class Translator:
         """A copy for one call on `engine` (its own calls run one after another there); its
         calls and warnings are merged back in input order."""
         return replace(
-            self, engine=engine, calls=[], progress=no_progress, warn=_Collect(), mapper=None
-        )
+            self, engine=engine, calls=[], model_calls=0, progress=no_progress, warn=Collect(),
+            mapper=None,
+        )  # fmt: skip
 
-    def _merge(self, done: _Done) -> None:
+    def _merge(self, done: Done) -> None:
         self.calls.extend(done.calls)
+        self.model_calls += done.model_calls
         for message in done.warnings:
             self.warn(message)
         self.batch = min(self.batch, done.batch)
@@ -224,6 +224,9 @@ class Translator:
         if len(idx) > self.batch:  # an earlier batch failed at this size: go smaller now
             for at in range(0, len(idx), self.batch):
                 self._batch(idx[at : at + self.batch], parts, out, first)
+            return
+        if not self.constrain_lines and isinstance(self.engine, Batcher):
+            self._each_line(idx, parts, out, first)
             return
         contents = [parts[i][1] for i in idx]
         got = self._numbered(contents)
@@ -259,9 +262,26 @@ class Translator:
                 return None
         return [found[n] for n in range(1, len(contents) + 1)]
 
+    def _each_line(
+        self, idx: list[int], parts: list[tuple[str, str]], out: dict[int, str], first: int
+    ) -> None:
+        """Each row as it is translated alone (translate.toml, unit by unit), all of them in
+        one call that decodes the prompts together (the engine's `complete_many`): the text
+        of one call per line, without the numbered-rows prompt small models cannot follow."""
+        units = [(i, split_edges(u)) for i in idx for u in self._units(parts[i][1])]
+        replies = iter(self._many([core for _, (_, core, _) in units if core]))
+        texts: dict[int, str] = dict.fromkeys(idx, "")
+        for i, (lead, core, trail) in units:
+            texts[i] += lead + (next(replies) if core else "") + trail
+        for i in idx:
+            out[i] = parts[i][0] + self._line_text(texts[i], parts[i][1], first + i + 1)
+
     def _single_line(self, content: str, line_no: int) -> str:
-        """One line on its own; if the model gives nothing back, keep the original and say so."""
-        text = " ".join(self._prose(content).split())  # one line in, one line out
+        return self._line_text(self._prose(content), content, line_no)
+
+    def _line_text(self, translated: str, content: str, line_no: int) -> str:
+        """One line out per line in; if the model gave nothing back, the original, said so."""
+        text = " ".join(translated.split())
         if not text:
             self.warn(f"line {line_no}: could not be translated; kept the original")
             return content
@@ -271,13 +291,25 @@ class Translator:
 
     def _one(self, text: str) -> str:
         reply, stats = self._call(self.template, text)
-        result = _clean(reply, text)
+        return self._cleaned(reply, stats, text)
+
+    def _many(self, texts: list[str]) -> list[str]:
+        """`_one` for each text, in one call where the engine decodes prompts together."""
+        requests = [self._request(self.template, t) for t in texts]
+        self.model_calls += 1 if isinstance(self.engine, Batcher) else len(texts)
+        out = []
+        for text, done in zip(texts, complete_all(self.engine, requests), strict=True):
+            self.calls.append(done.stats)
+            out.append(self._cleaned(done.text, done.stats, text))
+        return out
+
+    def _cleaned(self, reply: str, stats: Stats, text: str) -> str:
         if stats.finish_reason == "length":
             self.warn(
                 f"a translation reached its token limit ({stats.generated_tokens} tokens) "
                 f"and may be incomplete: {_preview(text)}"
             )
-        return result
+        return _clean(reply, text)
 
     def _call(
         self,
@@ -288,12 +320,8 @@ class Translator:
     ) -> tuple[str, Stats]:
         """One model call; `broken(reply so far)`, checked at each line end, stops it early
         (a batch that has lost its numbering would otherwise run to its token cap)."""
-        messages = template.render(self._values(template, text))
-        prompt = self.engine.count_prompt_tokens(messages)
-        room = self.engine.n_ctx - prompt
-        cap = min(room, self.engine.count_tokens(text) * 3 + 24)
-        max_tokens = min(cap, self.options.max_tokens or cap)
-        options = replace(self.options, max_tokens=max_tokens, grammar=grammar)
+        messages, options = self._request(template, text, grammar)
+        self.model_calls += 1
         parts: list[str] = []
         start = time.perf_counter()
         for event in self.engine.stream(messages, options):
@@ -306,9 +334,18 @@ class Translator:
             if broken is not None and "\n" in event.text and broken("".join(parts)):
                 break  # leaving the loop closes the stream: generation stops here
         # chunks stand in for tokens (one per token at most): close enough for timings
+        prompt = self.engine.count_prompt_tokens(messages)
         stats = Stats(prompt, len(parts), 0.0, time.perf_counter() - start, "stop")
         self.calls.append(stats)
         return "".join(parts), stats
+
+    def _request(self, template: Template, text: str, grammar: str | None = None) -> Request:
+        """A call's messages, and its options with a token cap for a translation of `text`."""
+        messages = template.render(self._values(template, text))
+        room = self.engine.n_ctx - self.engine.count_prompt_tokens(messages)
+        cap = min(room, self.engine.count_tokens(text) * 3 + 24)
+        max_tokens = min(cap, self.options.max_tokens or cap)
+        return messages, replace(self.options, max_tokens=max_tokens, grammar=grammar)
 
     def _values(self, template: Template, text: str) -> dict[str, Any]:
         extra = {"target_code": self.target.tag, "source": self.source.name if self.source else ""}
@@ -336,37 +373,13 @@ class Translator:
         self.progress(Progress("translating", self._done, self._total, detail=detail))
 
     def timings(self) -> dict[str, Any]:
-        return call_timings(self.calls, time.perf_counter() - self.started)
+        """`calls`: model calls (prompts decoded together count once); `prompts`: prompts."""
+        timings = call_timings(self.calls, time.perf_counter() - self.started)
+        return {**timings, "calls": self.model_calls, "prompts": len(self.calls)}
 
     @property
     def _warnings(self) -> list[str]:
-        return list(self.warn) if isinstance(self.warn, _Collect) else []
-
-
-class _Collect(list[str]):
-    """A worker's warnings, kept to be given on the caller's thread in input order."""
-
-    def __call__(self, message: str) -> None:
-        self.append(message)
-
-
-@dataclass(frozen=True)
-class _Piece:
-    """Document text in order: a unit to translate, or text kept as it is."""
-
-    text: str
-    translate: bool = False
-    ends_block: bool = False  # the last piece of a paragraph (for the progress count)
-
-
-@dataclass(frozen=True)
-class _Done:
-    """What one call of a (maybe fanned-out) run gives back: rows by number, its record."""
-
-    rows: dict[int, str]
-    calls: list[Stats]
-    warnings: list[str]
-    batch: int
+        return list(self.warn) if isinstance(self.warn, Collect) else []
 
 
 def _clean(reply: str, source: str) -> str:

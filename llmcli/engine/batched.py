@@ -1,0 +1,108 @@
+"""`LlamaEngine.complete_many`: independent prompts decoded together in one context.
+
+Each prompt is prepared as `stream` prepares it (template, thinking switch, turn markers as
+stops); `_batched.decode_many` samples all of them step by step, each ending at its own
+end-of-generation token, stop string or token limit; then each prompt's tokens go through
+the same text path as a stream (detokenizer, stops, thinking split, runaway guard), so a
+batched reply reads exactly as a streamed one of the same tokens. Prompts go in groups of
+at most `_batched.SEQUENCES` whose cells fit the context together; a grammar or a schema
+(one grammar state per sequence is not built here) sends the requests one by one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from llmcli.engine import Completion, GenerationOptions, Message, Request, generate, join_stream
+from llmcli.engine.stopfilter import StopFilter
+
+if TYPE_CHECKING:
+    from llmcli.engine.llama import LlamaEngine
+
+
+@dataclass
+class _Prompt:
+    """One request made ready: its tokens, where it leaves the reply, options, limit."""
+
+    tokens: list[int]
+    state: str
+    options: GenerationOptions
+    limit: int
+    count: int = 0
+    stops: StopFilter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stops = StopFilter(self.options.stop)
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+
+def complete_many(engine: LlamaEngine, requests: Sequence[Request]) -> list[Completion]:
+    from llmcli.engine import grammar
+
+    if any(grammar.grammar_text(options) is not None for _, options in requests):
+        return [generate(engine, messages, options) for messages, options in requests]
+    prompts = [_ready(engine, messages, options) for messages, options in requests]
+    out: list[Completion] = []
+    for group in _groups(engine, prompts):
+        out += _decode(engine, group)
+    return out
+
+
+def _ready(engine: LlamaEngine, messages: Sequence[Message], options: GenerationOptions) -> _Prompt:
+    tokens, state, options = engine._prepare(messages, options)
+    room = engine.n_ctx - len(tokens)
+    return _Prompt(tokens, state, options, min(options.max_tokens or room, room))
+
+
+def _groups(engine: LlamaEngine, prompts: list[_Prompt]) -> Iterator[list[_Prompt]]:
+    """Runs of prompts whose own tokens and replies fit the context beside their shared
+    prefix (counted as if none were shared: a safe bound), at most SEQUENCES each."""
+    from llmcli.engine._batched import SEQUENCES
+
+    group: list[_Prompt] = []
+    used = 0
+    for prompt in prompts:
+        need = len(prompt.tokens) + prompt.limit
+        if group and (len(group) == SEQUENCES or used + need > engine.n_ctx):
+            yield group
+            group, used = [], 0
+        group.append(prompt)
+        used += need
+    if group:
+        yield group
+
+
+def _decode(engine: LlamaEngine, group: list[_Prompt]) -> list[Completion]:
+    from llmcli.engine._batched import common_prefix, decode_many
+
+    def done(s: int, token: int) -> bool:
+        return _ended(engine, group[s], token)
+
+    start = time.perf_counter()
+    tokens = [p.tokens for p in group]
+    shared = common_prefix(tokens)
+    engine._use_prefix_cache(tokens[0], shared)
+    sampled = decode_many(engine._native, tokens, [p.options for p in group], done)
+    total = time.perf_counter() - start
+    out = []
+    for prompt, reply in zip(group, sampled, strict=True):
+        events = engine._emit(prompt.tokens, iter(reply), prompt.options, start)
+        completion = join_stream(engine._finish(events, prompt.tokens, prompt.state))
+        stats = dataclasses.replace(completion.stats, total_s=total)  # they ran together
+        out.append(dataclasses.replace(completion, stats=stats))
+    return out
+
+
+def _ended(engine: LlamaEngine, prompt: _Prompt, token: int) -> bool:
+    """The single path's end test for one more token of this prompt (`LlamaEngine._emit`
+    then makes the text from the same tokens)."""
+    if engine._native.is_eog(token) or token in engine._stop_ids:
+        return True
+    prompt.count += 1
+    prompt.stops.feed(prompt.decoder.decode(engine._piece(token)))
+    return prompt.stops.stopped or prompt.count >= prompt.limit
