@@ -13,7 +13,8 @@ interval against the plain prompt for each:
 A spec is `plain` or `PATH[:key=value,...]`. Keys: the template's variables (length, words,
 ...), the sampling options (temperature, repeat_penalty, max_tokens, ...), `examples=0` (no
 worked example), `system=0` (no system prompt), `ctx=N` (a smaller context, to force the
-map-reduce path), `keep_words=N` (the final summary's word budget; 0: none). Specs that differ only after the article share its prompt evaluation
+map-reduce path), `keep_words=N` (the final summary's word budget; 0: none), `candidates=N` (final summaries
+drawn, the best supported kept; 1: the greedy one only). Specs that differ only after the article share its prompt evaluation
 (llama.cpp keeps the common prefix), so list them next to each other. Outputs go to
 bench/out/tune_summarize/ (one JSON line per article and spec).
 """
@@ -54,8 +55,10 @@ class Spec:
     system: bool = True
     ctx: int | None = None
     keep_words: int | None = None  # the word budget (0: none); None: as llm summarize
+    candidates: int | None = None  # final summaries drawn; None: one, as llm summarize
     outputs: list[str] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)  # before the cleanup
+    drawn: list[list[str]] = field(default_factory=list)  # each article's candidates, raw
     parts: list[int] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -75,6 +78,8 @@ def parse_spec(text: str) -> Spec:
             spec.ctx = int(value)
         elif key == "keep_words":
             spec.keep_words = int(value)
+        elif key == "candidates":
+            spec.candidates = int(value)
         elif key in _OPTION_NAMES:
             spec.options[key] = float(value) if "." in value else int(value)
         else:
@@ -123,6 +128,7 @@ def run_ours(engine: Any, spec: Spec, article: str) -> tuple[str, str, int]:
     words = int(spec.values["words"]) if spec.values.get("words") else None
     options = replace(options, max_tokens=answer_tokens(length, words))
     options = replace(options, **spec.options)
+    count = spec.candidates or 1  # llm summarize draws one
     recorder = _Recorder(engine, spec.ctx)
     budget = word_budget(length, words, spec.values.get("format", "paragraph"))
     if spec.keep_words is not None:
@@ -135,8 +141,10 @@ def run_ours(engine: Any, spec: Spec, article: str) -> tuple[str, str, int]:
         values=spec.values,
         options=options,
         max_words=budget,
+        candidates=count,
     )
-    return result.text, recorder.replies[-1], result.parts
+    spec.drawn.append(recorder.replies[-count:])
+    return result.text, recorder.replies[-count], result.parts  # raw: the first candidate
 
 
 def main() -> None:
@@ -144,6 +152,12 @@ def main() -> None:
     parser.add_argument("specs", nargs="+", help="plain, or PATH[:key=value,...]")
     parser.add_argument("--articles", type=int, default=0, help="the first N (0: all 50)")
     parser.add_argument("--start", type=int, default=0, help="skip the first K")
+    parser.add_argument(
+        "--plain-from",
+        type=Path,
+        help="the plain prompt's outputs of an earlier run (its plain.jsonl under bench/out/"
+        "tune_summarize/, the same articles): greedy, so the same each run, and it halves the time",
+    )
     args = parser.parse_args()
     from llmcli.engine import EngineParams
     from llmcli.engine.llama import LlamaEngine
@@ -151,16 +165,29 @@ def main() -> None:
     rows = [json.loads(line) for line in _read("summarize_dev.jsonl").splitlines()]
     rows = rows[args.start : args.start + args.articles if args.articles else None]
     specs = [parse_spec(s) for s in args.specs]
+    cached = _plain_outputs(args.plain_from, rows) if args.plain_from else None
     engine = LlamaEngine.load(EngineParams(model_path(), n_ctx=4096, threads=quality_threads()))
     OUT.mkdir(parents=True, exist_ok=True)
     try:
         for i, row in enumerate(rows):
             for spec in specs:
-                _one(engine, spec, row["article"])
+                if spec.path is None and cached:
+                    spec.outputs.append(cached[i])
+                    spec.raw.append(cached[i])
+                    spec.parts.append(1)
+                else:
+                    _one(engine, spec, row["article"])
             print(f"article {i + 1}/{len(rows)}", flush=True)
     finally:
         engine.close()
     report(specs, rows)
+
+
+def _plain_outputs(path: Path, rows: Sequence[dict[str, str]]) -> list[str]:
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    if [r["ref"] for r in records] != [r["summary"] for r in rows]:
+        raise SystemExit(f"{path}: not the plain outputs of these articles (--start/--articles)")
+    return [r["text"] for r in records]
 
 
 def _one(engine: Any, spec: Spec, article: str) -> None:
@@ -201,8 +228,11 @@ def report(specs: Sequence[Spec], rows: Sequence[dict[str, str]]) -> None:
 def _save(spec: Spec, rows: Sequence[dict[str, str]], scores: Sequence[float]) -> None:
     name = "".join(c if c.isalnum() or c in "=.-" else "_" for c in spec.label)[-120:]
     with (OUT / f"{name}.jsonl").open("w", encoding="utf-8") as out:
-        for row, text, raw, score in zip(rows, spec.outputs, spec.raw, scores, strict=True):
+        drawn = spec.drawn or [[] for _ in rows]  # the plain prompt draws one
+        items = zip(rows, spec.outputs, spec.raw, scores, drawn, strict=True)
+        for row, text, raw, score, candidates in items:
             record = {"rouge_l": round(score, 2), "text": text, "raw": raw, "ref": row["summary"]}
+            record |= {"drawn": candidates} if candidates else {}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
