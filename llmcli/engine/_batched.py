@@ -5,7 +5,7 @@ The prompts' common prefix (a task's template: system prompt, examples) is evalu
 sequence 0, where the prefix cache keeps it; each prompt is a sequence of its own that shares
 those cells (`llama_memory_seq_cp`), then every step decodes one token of every unfinished
 sequence in one `llama_decode`. Each sequence has its own sampler chain, so a greedy run
-gives each prompt the reply it gets alone, up to the float rounding of batched kernels.
+gives each prompt the reply it gets alone, up to the rounding of batched kernels.
 Afterwards only sequence 0's prefix is left in the KV cache.
 """
 
@@ -31,21 +31,28 @@ Done = Callable[[int, int], bool]  # (prompt index, token just sampled) -> that 
 @contextmanager
 def parallel_context() -> Iterator[None]:
     """Contexts made inside hold SEQUENCES + 1 sequences over one unified KV cache (the
-    whole n_ctx for any one of them, as with a single sequence); llama-cpp-python's `Llama`
-    has no parameter for it."""
+    whole n_ctx for any one of them, as with a single sequence, and no more memory), with
+    llama.cpp's own flash-attention default (auto: on where the backend has it, as in
+    llama-server; llama-cpp-python's `Llama` turns it off). Flash attention skips the cells
+    of other sequences; without it they enter the softmax sums as zeros and shift the logits
+    by up to 0.5 on the bundled model. Batched matrix kernels still round differently from a
+    single token's, so a greedy reply can part from its single-path twin after a few tokens
+    (chrF of `translate --lines` is level: docs/benchmarks.md). `Llama` has no parameters
+    for any of it."""
     module = llama_cpp.llama  # type: ignore[attr-defined]
-    original = module.llama_cpp.llama_context_default_params
+    original = module.internals.LlamaContext
 
-    def params() -> Any:
-        made = original()
-        made.n_seq_max, made.kv_unified = SEQUENCES + 1, True
-        return made
+    class Context(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *, model: Any, params: Any, verbose: bool = True) -> None:
+            params.n_seq_max, params.kv_unified = SEQUENCES + 1, True
+            params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+            super().__init__(model=model, params=params, verbose=verbose)
 
-    module.llama_cpp.llama_context_default_params = params
+    module.internals.LlamaContext = Context
     try:
         yield
     finally:
-        module.llama_cpp.llama_context_default_params = original
+        module.internals.LlamaContext = original
 
 
 def common_prefix(prompts: Sequence[Sequence[int]]) -> int:

@@ -122,7 +122,7 @@ class LlamaEngine:
         except BaseException:
             native.close()
             raise
-        backend = f"llama-cpp-python {_native.version()}"  # the state format is the build's
+        backend = f"llama-cpp-python {_native.version()} fa-auto"  # the state's format
         engine.prefix_cache = PrefixCache.open(params.kv_cache, params.model_path, backend)
         return engine
 

@@ -1,7 +1,9 @@
 """`LlamaEngine.complete_many` on the bundled model: independent prompts decoded together
 in one context. What the replies say is the bench's business (bench/structured.py: chrF
-against one call per line); here, that each prompt gets its own well-formed completion, the
-limits and stops hold per prompt, and the context is left as the single path expects."""
+against one call per line; batched matrix kernels round differently from one token's, so
+greedy replies can part after a few tokens); here, that each prompt gets its own well-formed
+completion, the limits and stops hold per prompt, and the context is left as the single path
+expects."""
 
 from __future__ import annotations
 
