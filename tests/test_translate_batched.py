@@ -71,3 +71,28 @@ def test_json_counts_prompts_and_the_calls_that_decoded_them(
     assert data["text"].splitlines() == [f"LINE {i}" for i in range(6)]
     assert (data["timings"]["calls"], data["timings"]["prompts"]) == (2, 6)
     assert len(sent(engine)) == 2
+
+
+def test_a_document_goes_a_batch_of_sentences_per_call_in_order(
+    llm: Runner, engine: FakeEngine
+) -> None:
+    text = "One. Two. Three.\n\n```\ncode stays\n```\n\nFour. Five.\n"
+    result = llm("translate", "--to", "pt", "--batch", "2", stdin=text)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "ONE. TWO. THREE.\n\n```\ncode stays\n```\n\nFOUR. FIVE.\n"
+    assert sent(engine) == [["One.", "Two."], ["Three.", "Four."], ["Five."]]
+
+
+def test_a_remembered_lines_batch_size_is_not_used_when_lines_go_alone(
+    llm: Runner, engine: FakeEngine
+) -> None:
+    from llmcli.cli.translate import HINT
+    from llmcli.hints import save_hint
+
+    llm("translate", "--to", "pt", "--lines", stdin="warm up\n")  # the model's cache entry
+    save_hint(llm.tmp_path / "cache", llm.loaded[-1], HINT, 1)
+    assert isinstance(engine, BatchingFakeEngine)
+    engine.batches.clear()
+    text = "\n".join(f"line {i}" for i in range(5))
+    llm("translate", "--to", "pt", "--lines", stdin=text)
+    assert [len(b) for b in engine.batches] == [5]

@@ -67,8 +67,8 @@ Batch = Annotated[
         "--batch",
         min=1,
         max=64,
-        help="Lines per model call with --lines [default: 8, or as many as this model "
-        "managed last time].",
+        help="Lines (--lines) or sentences per model call [default: 8; on a server, "
+        "--lines batches as many as this model numbered back last time].",
         show_default=False,
     ),
 ]
@@ -162,11 +162,11 @@ def _translate(
     json: bool,
 ) -> dict[str, Any]:
     """Run the translation (streamed unless --json); the --json object when asked."""
-    from llmcli.hints import load_hint, save_hint
+    from llmcli.hints import save_hint
     from llmcli.output import json_envelope
     from llmcli.tasks.translate import BATCH, Translator
 
-    start = job.batch or load_hint(env.cache_dir, loaded.path, HINT) or BATCH
+    start = job.batch or _remembered(env, loaded) or BATCH
     translator = Translator(
         loaded.engine,
         job.template,
@@ -184,7 +184,7 @@ def _translate(
     pieces = translator.lines(text) if lines else translator.document(text)
     out = list(pieces) if json else _stream(env, pieces, lines)
     done = "\n".join(out) if lines else "".join(out)
-    if lines and job.batch is None and translator.batch != start:  # it needed smaller batches
+    if lines and job.batch is None and translator.batch != start:  # numbered rows went wrong
         save_hint(env.cache_dir, loaded.path, HINT, translator.batch)
     if not json:
         return {}
@@ -200,6 +200,17 @@ def _translate(
         warnings=progress.warnings,
         **({"lines": out} if lines else {}),
     )
+
+
+def _remembered(env: Environment, loaded: Any) -> int | None:
+    """The --lines batch size this model numbered back last time; an engine that decodes
+    prompts together sends each line alone, so nothing can go wrong to remember."""
+    from llmcli.engine import Batcher
+    from llmcli.hints import load_hint
+
+    if isinstance(loaded.engine, Batcher):
+        return None
+    return load_hint(env.cache_dir, loaded.path, HINT)
 
 
 def _stream(env: Environment, pieces: Iterator[str], lines: bool) -> list[str]:

@@ -14,17 +14,17 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from llmcli.engine import Batcher, Engine, GenerationOptions, Request, Stats, complete_all
-from llmcli.engine.grammar import numbered_rows
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, WarnFn, call_timings, no_progress, no_warning
 from llmcli.tasks.chunking import chunk_text, sentences, split_edges
 from llmcli.tasks.fanout import Mapper, Sequential
 from llmcli.tasks.languages import Lang
 from llmcli.tasks.layout import blocks, is_line_shaped, split_marker
-from llmcli.tasks.rows import echoed, first_word, parse_rows, untranslated
+from llmcli.tasks.rows import ask_rows, untranslated
 from llmcli.tasks.translate_records import Collect, Done, Piece
 
 DOC_CHUNK = 384  # tokens of prose per call: small models translate short pieces better
@@ -95,6 +95,10 @@ class Translator:
         yield from self._translate_pieces(pending)
 
     def _translate_pieces(self, pieces: list[Piece]) -> Iterator[str]:
+        if isinstance(self._mapper(), Sequential) and isinstance(self.engine, Batcher):
+            yield from self._pieces_together(pieces)
+            return
+
         def run(engine: Engine, piece: Piece) -> Done:
             if not piece.translate:
                 return Done({0: piece.text}, [], [], self.batch)
@@ -105,6 +109,23 @@ class Translator:
             yield done.rows[0]
             if piece.ends_block:
                 self._block_done()
+
+    def _pieces_together(self, pieces: list[Piece]) -> Iterator[str]:
+        """Units `self.batch` at a time in one call that decodes them together; each batch's
+        text is yielded, in order, as soon as it is done."""
+        start = 0
+        while start < len(pieces):
+            end, units = start, 0
+            while end < len(pieces) and (units < self.batch or not pieces[end].translate):
+                units += pieces[end].translate
+                end += 1
+            group = pieces[start:end]
+            done = iter(self._together([p.text for p in group if p.translate]))
+            for piece in group:
+                yield next(done) if piece.translate else piece.text
+                if piece.ends_block:
+                    self._block_done()
+            start = end
 
     def _block_done(self) -> None:
         self._done += 1
@@ -242,25 +263,9 @@ class Translator:
             out[i] = parts[i][0] + line
 
     def _numbered(self, contents: list[str]) -> list[str] | None:
-        """A batch as `[n] line` rows; None unless exactly one good row per number came back."""
-        text = "\n".join(f"[{n}] {c}" for n, c in enumerate(contents, 1))
-        expected = len(contents)
-
-        def broken(so_far: str) -> bool:  # judged on the finished rows only
-            return parse_rows(so_far.rpartition("\n")[0], expected) is None
-
-        least = [int(len(c) * LEAST) for c in contents]
-        avoid = [first_word(c) for c in contents]
-        grammar = numbered_rows(expected, least, avoid) if self.constrain_lines else None
-        reply, stats = self._call(self.lines_template, text, broken, grammar)
-        found = parse_rows(reply.strip(), expected)
-        if found is None or len(found) != expected or stats.finish_reason == "length":
-            return None
-        if not self.constrain_lines:  # small models echo numbered lists back untranslated
-            copied = sum(echoed(found[n], c) for n, c in enumerate(contents, 1))
-            if copied * 2 > len(contents):
-                return None
-        return [found[n] for n in range(1, len(contents) + 1)]
+        """A batch as `[n] line` rows (tasks/rows.py); None unless each came back right."""
+        call = partial(self._call, self.lines_template)
+        return ask_rows(call, contents, grammar=self.constrain_lines, least=LEAST)
 
     def _each_line(
         self, idx: list[int], parts: list[tuple[str, str]], out: dict[int, str], first: int
@@ -268,11 +273,10 @@ class Translator:
         """Each row as it is translated alone (translate.toml, unit by unit), all of them in
         one call that decodes the prompts together (the engine's `complete_many`): the text
         of one call per line, without the numbered-rows prompt small models cannot follow."""
-        units = [(i, split_edges(u)) for i in idx for u in self._units(parts[i][1])]
-        replies = iter(self._many([core for _, (_, core, _) in units if core]))
+        units = [(i, u) for i in idx for u in self._units(parts[i][1])]
         texts: dict[int, str] = dict.fromkeys(idx, "")
-        for i, (lead, core, trail) in units:
-            texts[i] += lead + (next(replies) if core else "") + trail
+        for (i, _), text in zip(units, self._together([u for _, u in units]), strict=True):
+            texts[i] += text
         for i in idx:
             out[i] = parts[i][0] + self._line_text(texts[i], parts[i][1], first + i + 1)
 
@@ -293,6 +297,12 @@ class Translator:
         reply, stats = self._call(self.template, text)
         return self._cleaned(reply, stats, text)
 
+    def _together(self, units: list[str]) -> list[str]:
+        """Units translated in one call that decodes them together, their edges kept ours."""
+        edges = [split_edges(u) for u in units]
+        replies = iter(self._many([core for _, core, _ in edges if core]))
+        return [lead + (next(replies) if core else "") + trail for lead, core, trail in edges]
+
     def _many(self, texts: list[str]) -> list[str]:
         """`_one` for each text, in one call where the engine decodes prompts together."""
         requests = [self._request(self.template, t) for t in texts]
@@ -309,7 +319,9 @@ class Translator:
                 f"a translation reached its token limit ({stats.generated_tokens} tokens) "
                 f"and may be incomplete: {_preview(text)}"
             )
-        return _clean(reply, text)
+        from llmcli.tasks.cleanup import clean_answer
+
+        return clean_answer(reply, text)
 
     def _call(
         self,
@@ -380,12 +392,6 @@ class Translator:
     @property
     def _warnings(self) -> list[str]:
         return list(self.warn) if isinstance(self.warn, Collect) else []
-
-
-def _clean(reply: str, source: str) -> str:
-    from llmcli.tasks.cleanup import clean_answer
-
-    return clean_answer(reply, source)
 
 
 def _preview(text: str) -> str:
