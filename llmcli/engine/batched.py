@@ -33,6 +33,7 @@ class _Prompt:
     state: str
     options: GenerationOptions
     limit: int
+    prefix: int  # the template's tokens (system prompt, examples): the prefix cache's entry
     count: int = 0
     stops: StopFilter = field(init=False)
 
@@ -56,7 +57,8 @@ def complete_many(engine: LlamaEngine, requests: Sequence[Request]) -> list[Comp
 def _ready(engine: LlamaEngine, messages: Sequence[Message], options: GenerationOptions) -> _Prompt:
     tokens, state, options = engine._prepare(messages, options)
     room = engine.n_ctx - len(tokens)
-    return _Prompt(tokens, state, options, min(options.max_tokens or room, room))
+    limit = min(options.max_tokens or room, room)
+    return _Prompt(tokens, state, options, limit, engine._template_prefix(messages, tokens))
 
 
 def _groups(engine: LlamaEngine, prompts: list[_Prompt]) -> Iterator[list[_Prompt]]:
@@ -86,7 +88,7 @@ def _decode(engine: LlamaEngine, group: list[_Prompt]) -> list[Completion]:
     start = time.perf_counter()
     tokens = [p.tokens for p in group]
     shared = common_prefix(tokens)
-    engine._use_prefix_cache(tokens[0], shared)
+    engine._use_prefix_cache(tokens[0], min(shared, group[0].prefix))  # never the inputs
     sampled = decode_many(engine._native, tokens, [p.options for p in group], done)
     total = time.perf_counter() - start
     out = []

@@ -58,3 +58,16 @@ def test_turned_off_writes_nothing_and_answers_the_same(
     assert plain.returncode == 0, plain.stderr
     assert plain.stdout == cached.stdout
     assert _entries(cli_env) == []
+
+
+def test_translations_decoded_together_share_one_template_entry(
+    run_llm: RunLlm, cli_env: dict[str, str]
+) -> None:
+    first = run_llm("translate", "--to", "pt", "Good morning.")  # a batch of one
+    assert first.returncode == 0, first.stderr
+    [entry] = _entries(cli_env)  # translate.toml's example turn, not the sentence
+    for text in ("The train is late.", "Where is the station?\nThanks."):
+        again = run_llm("translate", "--to", "pt", "--lines", stdin=text)
+        assert again.returncode == 0, again.stderr
+        assert len(again.stdout.splitlines()) == len(text.splitlines())
+    assert _entries(cli_env) == [entry]
