@@ -86,9 +86,15 @@ class Interrupted(LlmError):
 
 class ServerError(LlmError):
     """A remote server that cannot be reached (refused, TLS, timeout), refuses the request
-    (401/403, 429/503 after retries, 5xx) or answers something that is not its API."""
+    (401/403, 429/503 after retries, 5xx) or answers something that is not its API.
+    `retryable` False: another try cannot help (a missing key, a wrong address), so a
+    fan-out stops at once instead of retrying and taking the server out."""
 
     exit_code = ExitCode.SERVER
+
+    def __init__(self, message: str, *, hint: str | None = None, retryable: bool = True) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
 
 
 class StreamBrokenError(LlmError):

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from llmcli.engine import Engine
-from llmcli.errors import ExitCode, InputError, LlmError, StreamBrokenError
+from llmcli.errors import ExitCode, InputError, LlmError, ServerError, StreamBrokenError
 from llmcli.tasks.fanout import FanOut, Lane, Sequential, retryable
 from tests.fake_servers import FakeServer, ServerDown
 
@@ -145,6 +145,17 @@ def test_retryable() -> None:
     assert retryable(StreamBrokenError("the server went away mid-reply"))
     assert not retryable(InputError("too long")) and not retryable(ValueError("bug"))
     assert not retryable(LlmError("the server refused the request (400 Bad Request)"))
+    assert not retryable(ServerError("http://a/v1 needs an API key (401)", retryable=False))
+
+
+def test_a_refused_key_stops_the_run_without_taking_servers_out() -> None:
+    def deny(engine: Engine, item: str) -> str:
+        raise ServerError("http://a/v1 needs an API key (401 Unauthorized)", retryable=False)
+
+    warnings: list[str] = []
+    with pytest.raises(ServerError, match="needs an API key"):
+        list(fan(FakeServer(name="a"), FakeServer(name="b"), warn=warnings.append).map(deny, ITEMS))
+    assert warnings == []  # no retries, no "stopped answering"
 
 
 def test_a_slow_server_holding_an_item_does_not_stall_the_others() -> None:

@@ -20,6 +20,7 @@ from llmcli.errors import (
     StreamBrokenError,
     UsageError,
 )
+from llmcli.tasks.fanout import retryable
 from tests.openai_mock import Broken, MockServer, delta, finish, sse, usage
 
 HI = [Message("user", "hi")]
@@ -173,6 +174,7 @@ def test_401_names_the_key_variable_and_never_shows_the_key() -> None:
     text = f"{info.value.message} {info.value.hint}"
     assert "MY_KEY" in text and "refused the API key" in text
     assert "sk-secret" not in text and "pw" not in text
+    assert not retryable(info.value)  # a fan-out stops at once: no other try can help
     with pytest.raises(ServerError):
         server.open(Endpoint("http://mock:8080", api_key="sk-secret"))
     assert server.requests[-1].headers["authorization"] == "Bearer sk-secret"

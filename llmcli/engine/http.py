@@ -181,14 +181,16 @@ class Server:
         if code in (401, 403):
             var = self.key_env or "LLM_API_KEY"
             had = "refused the API key" if self.api_key else "needs an API key"
-            return ServerError(f"{where} {had} ({status})", hint=f"set {var} to the server's key")
+            hint = f"set {var} to the server's key"
+            return ServerError(f"{where} {had} ({status})", hint=hint, retryable=False)
         if code == 404 and self.model and "model" in said.lower():
             return ModelNotFoundError(
                 f"{self.shown} has no model {self.model!r} ({said})",
                 hint="`-m ID` picks one of the ids the server lists at /v1/models",
             )
         if code == 404:
-            return ServerError(f"{where}: {status}", hint="is this the server's API address?")
+            hint = "is this the server's API address?"
+            return ServerError(f"{where}: {status}", hint=hint, retryable=False)
         if code in RETRY_STATUSES:
             return ServerError(f"{where} is busy ({status}) after {RETRIES} retries: {said}")
         if code == 400 and "context" in said.lower():
