@@ -6,10 +6,12 @@ Both in one process on the bundled model, side by side (interleaved rounds, medi
   through our sampler (one token checked against the grammar, the vocabulary only when it is
   rejected), and with the same grammar through llama-cpp-python's `generate(grammar=...)`
   (the grammar first in its chain: every token pays for the whole vocabulary);
-- `translate --lines` on the first 12 and 48 FLORES dev lines: model calls, wall time, chrF
-  with a paired bootstrap interval against one call per line, and rows left in English, for
-  the rows grammar (rows in English redone alone), the prompt-only batches (the default:
-  batches the model does not number fall back to one call per line) and one call per line.
+- `translate --lines` on the first 12, 48 and all 100 FLORES dev lines: model calls, wall
+  time, chrF with a paired bootstrap interval against one call per line, and rows left in
+  English, for the lines decoded together (the default), the numbered-rows prompt (the
+  default before; still the path on servers: batches the model does not number fall back
+  to one call per line), the rows grammar (rows in English redone alone) and one call per
+  line; the two slow numbered-rows paths only up to 48 lines.
 """
 
 from __future__ import annotations
@@ -39,13 +41,18 @@ run) samples again among the 512 likeliest tokens the grammar allows, falling ba
 whole vocabulary when fewer than top-k of them are allowed. That takes the constrained speed
 from about half of the unconstrained to about the same.
 
-translate --lines keeps the prompt-only path (`Translator.constrain_lines` stays off). The
-rows path holds a batch to its rows by grammar (each row at least 0.6 of its line's length,
-not opening with its line's first word) and translates rows still in English again alone:
-chrF no worse than one call per line on 12 lines, but SmolLM2-135M leaves most batch rows in
-English, so it makes more calls than lines there, fewer on 48 (with chrF lower, though the
-interval includes 0), and takes 2-3x the wall time either way: not a win for the bundled
-model. Leaving the source untranslated scores higher chrF than any of the model's
+translate --lines in-process now decodes its lines together (the default row): each line
+gets the prompt it gets alone (translate.toml), and eight of them are sequences of one
+context, one `llama_decode` per step for all (`engine/_batched.py`). With llama.cpp's flash
+attention (now the engine's default, as llama-server's) other sequences' cells stay out of a
+prompt's attention; batched matrix kernels still round differently from one token's, so a
+greedy reply can part from its one-at-a-time twin after a few tokens, and the chrF of the
+two is level (the interval includes 0). The numbered-rows paths are kept for servers (an
+engine that does not decode prompts together). The rows path holds a batch to its rows by
+grammar (each row at least 0.6 of its line's length, not opening with its line's first
+word) and translates rows still in English again alone: SmolLM2-135M leaves most batch rows
+in English, so it makes about as many calls as lines, at 2-3x the wall time: not used by
+default. Leaving the source untranslated scores higher chrF than any of the model's
 translations, hence the rows-in-English column. What else was tried: the header of
 `llmcli/prompts/builtin/translate-lines.toml`."""
 SCHEMA = {
@@ -57,11 +64,12 @@ SCHEMA = {
 
 
 def run() -> str:
-    from llmcli.engine import EngineParams
+    from llmcli.engine import BATCH_SEQUENCES, EngineParams
     from llmcli.engine.llama import LlamaEngine
 
     n_threads = int(os.environ.get("LLM_THREADS") or threads())
-    engine = LlamaEngine.load(EngineParams(model_path=model_path(), threads=n_threads))
+    params = EngineParams(model_path=model_path(), threads=n_threads, sequences=BATCH_SEQUENCES)
+    engine = LlamaEngine.load(params)  # as translate loads it: made to decode lines together
     try:
         speed = _speed(engine)
         lines = _translate(engine)

@@ -57,6 +57,7 @@ class ModelLoader:
     store: ModelStore
     progress: Progress  # downloads of models not cached yet, and notices
     log: LogWriter | None = None  # where the backend's log goes with --verbose
+    sequences: int = 1  # prompts an in-process model decodes together (EngineParams)
 
     def resolve(self, spec: str | None = None) -> Target:
         """The file a spec names (the default with None), pulled now if not cached; or the
@@ -103,6 +104,7 @@ class ModelLoader:
             kv_cache=settings_from_env(self.env.environ, self.env.cache_dir),
             chat_template=chat_template_for(self.settings, path, resolved),
             thread_registry=thread_registry(self.env),
+            sequences=self.sequences,
         )
 
 

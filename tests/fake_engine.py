@@ -124,6 +124,7 @@ class BatchingFakeEngine(FakeEngine):
     gets its scripted reply, and every group is recorded."""
 
     batches: list[list[Call]] = field(default_factory=list)
+    sequences: int = 8
 
     def complete_many(self, requests: Sequence[Request]) -> list[Completion]:
         before = len(self.calls)

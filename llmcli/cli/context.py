@@ -31,8 +31,9 @@ def setup(ctx: typer.Context, flags: RunFlags) -> tuple[Environment, Settings]:
     return env, load_settings(env, lambda line: notice(env, line)).merged(**flags.overrides())
 
 
-def model_loader(env: Environment, settings: Settings) -> ModelLoader:
-    """Resolves (pulling with a progress bar) and loads models for this command."""
+def model_loader(env: Environment, settings: Settings, sequences: int = 1) -> ModelLoader:
+    """Resolves (pulling with a progress bar) and loads models for this command; an
+    in-process model made to decode `sequences` prompts together (EngineParams)."""
     from llmcli.models import ModelStore
     from llmcli.output.progress import make_progress
     from llmcli.runtime import ModelLoader
@@ -42,4 +43,4 @@ def model_loader(env: Environment, settings: Settings) -> ModelLoader:
         env.stderr.flush()
 
     store = ModelStore.from_env(env, settings)
-    return ModelLoader(env, settings, store, make_progress(env), log)
+    return ModelLoader(env, settings, store, make_progress(env), log, sequences)

@@ -99,6 +99,7 @@ def translate(
 ) -> None:
     """Translate TEXT, FILES or stdin into the --to language, keeping the layout."""
     from llmcli.cli.lanes import open_mapper
+    from llmcli.engine import BATCH_SEQUENCES
     from llmcli.inputs import text_or_files
     from llmcli.output.progress import TaskProgress
     from llmcli.prompts import load_template, parse_params
@@ -121,7 +122,7 @@ def translate(
         raise InputError("nothing to translate: give text, FILE arguments, or pipe text on stdin")
     job = Job(tmpl, load_template("translate-lines", env), target, origin, extra, unit, batch)
     opts = generation_options(tmpl.settings, settings, think=flags.think)
-    loader = model_loader(env, settings)
+    loader = model_loader(env, settings, sequences=BATCH_SEQUENCES)  # lines decoded together
     with (
         loader.open() as loaded,
         TaskProgress(env, bar=not env.stdout_isatty and not flags.json, unit="") as progress,
@@ -205,10 +206,10 @@ def _translate(
 def _remembered(env: Environment, loaded: Any) -> int | None:
     """The --lines batch size this model numbered back last time; an engine that decodes
     prompts together sends each line alone, so nothing can go wrong to remember."""
-    from llmcli.engine import Batcher
+    from llmcli.engine import together
     from llmcli.hints import load_hint
 
-    if isinstance(loaded.engine, Batcher):
+    if together(loaded.engine) > 1:
         return None
     return load_hint(env.cache_dir, loaded.path, HINT)
 

@@ -53,6 +53,9 @@ class EngineParams:
     kv_cache: KVSettings | None = None  # on-disk cache of template prefixes; None: off
     chat_template: str | None = None  # a Jinja file or built-in format name, over its own
     thread_registry: Path | None = None  # running processes sharing the cores (threads.py)
+    # prompts the context decodes together (`Batcher.complete_many`); above 1 the context is
+    # made for it (engine/_batched.py: a sequence each, flash attention): translate asks
+    sequences: int = 1
 
 
 @dataclass(frozen=True)
@@ -138,19 +141,29 @@ class Scorer(Protocol):
 Request = tuple[Sequence[Message], GenerationOptions]  # one prompt of a batch, its options
 
 
+BATCH_SEQUENCES = 8  # what a task asks for in EngineParams.sequences to decode prompts together
+
+
 @runtime_checkable
 class Batcher(Protocol):
     """What a backend may do: decode independent prompts together (one llama_decode per
     step for all of them, as a server's slots do), each reply as `stream` would give it."""
 
+    sequences: int  # prompts it decodes together (1: one after another)
+
     def complete_many(self, requests: Sequence[Request]) -> list[Completion]: ...
+
+
+def together(engine: Engine) -> int:
+    """How many prompts this engine decodes together (1: none)."""
+    return max(1, engine.sequences) if isinstance(engine, Batcher) else 1
 
 
 def complete_all(engine: Engine, requests: Sequence[Request]) -> list[Completion]:
     """Every request's completion, in order: together where the engine batches, else one
     after another."""
-    if isinstance(engine, Batcher):
-        return engine.complete_many(requests)
+    if together(engine) > 1:
+        return cast(Batcher, engine).complete_many(requests)
     return [generate(engine, messages, options) for messages, options in requests]
 
 

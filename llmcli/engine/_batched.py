@@ -23,14 +23,14 @@ if TYPE_CHECKING:
     from llmcli.engine import GenerationOptions
     from llmcli.engine._native import Native
 
-SEQUENCES = 8  # prompts one context decodes together (its n_seq_max is one more: the prefix)
 
 Done = Callable[[int, int], bool]  # (prompt index, token just sampled) -> that reply is over
 
 
 @contextmanager
-def parallel_context() -> Iterator[None]:
-    """Contexts made inside hold SEQUENCES + 1 sequences over one unified KV cache (the
+def parallel_context(sequences: int) -> Iterator[None]:
+    """Contexts made inside (for `EngineParams.sequences` > 1; other contexts are made as
+    llama-cpp-python makes them) hold `sequences` + 1 sequences (one more: the shared prefix) over one unified KV cache (the
     whole n_ctx for any one of them, as with a single sequence, and no more memory), with
     llama.cpp's own flash-attention default (auto: on where the backend has it, as in
     llama-server; llama-cpp-python's `Llama` turns it off). Flash attention skips the cells
@@ -44,7 +44,7 @@ def parallel_context() -> Iterator[None]:
 
     class Context(original):  # type: ignore[misc, valid-type]
         def __init__(self, *, model: Any, params: Any, verbose: bool = True) -> None:
-            params.n_seq_max, params.kv_unified = SEQUENCES + 1, True
+            params.n_seq_max, params.kv_unified = sequences + 1, True
             params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
             super().__init__(model=model, params=params, verbose=verbose)
 
@@ -74,7 +74,7 @@ def decode_many(
     an end-of-generation token as the end, as the single path does)."""
     from llmcli.engine._sampler import chain
 
-    assert 0 < len(prompts) <= SEQUENCES, "the caller splits larger groups"
+    assert 0 < len(prompts) < native.sequences_max, "the caller splits larger groups"
     shared = common_prefix(prompts)
     native.eval_with_reuse(list(prompts[0][:shared]))  # sequence 0 keeps the prefix
     llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(native.llama.ctx), -1, shared, -1)

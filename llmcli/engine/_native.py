@@ -155,7 +155,14 @@ def _without_chat_formatter() -> Iterator[None]:
 
 
 def load(
-    path: Path, *, n_ctx: int, gpu: str, threads: int, sink: LogSink, vocab_only: bool = False
+    path: Path,
+    *,
+    n_ctx: int,
+    gpu: str,
+    threads: int,
+    sink: LogSink,
+    vocab_only: bool = False,
+    sequences: int = 1,
 ) -> Native:
     """Open a model and its context; llama.cpp's own complaint becomes the error line."""
     global _current_sink
@@ -163,8 +170,9 @@ def load(
     _current_sink = sink
     from llmcli.engine._batched import parallel_context
 
+    made_for = parallel_context(sequences) if sequences > 1 else contextlib.nullcontext()
     try:
-        with _without_chat_formatter(), parallel_context():
+        with _without_chat_formatter(), made_for:
             llama = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
@@ -191,6 +199,7 @@ class Native:
         self.balancer: Balancer | None = None  # re-chooses the thread count while computing
         self.vocab = llama._model.vocab
         self.n_ctx: int = llama.n_ctx()
+        self.sequences_max = int(llama_cpp.llama_n_seq_max(llama.ctx))  # 1 + decoded together
 
     # -- vocabulary -------------------------------------------------------------------------
 

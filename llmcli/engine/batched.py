@@ -5,7 +5,7 @@ stops); `_batched.decode_many` samples all of them step by step, each ending at 
 end-of-generation token, stop string or token limit; then each prompt's tokens go through
 the same text path as a stream (detokenizer, stops, thinking split, runaway guard), so a
 batched reply reads exactly as a streamed one of the same tokens. Prompts go in groups of
-at most `_batched.SEQUENCES` whose cells fit the context together; a grammar or a schema
+at most `engine.sequences` whose cells fit the context together; a grammar or a schema
 (one grammar state per sequence is not built here) sends the requests one by one.
 """
 
@@ -45,7 +45,8 @@ class _Prompt:
 def complete_many(engine: LlamaEngine, requests: Sequence[Request]) -> list[Completion]:
     from llmcli.engine import grammar
 
-    if any(grammar.grammar_text(options) is not None for _, options in requests):
+    one_by_one = engine.sequences < 2  # a context not made for it (EngineParams.sequences)
+    if one_by_one or any(grammar.grammar_text(options) is not None for _, options in requests):
         return [generate(engine, messages, options) for messages, options in requests]
     prompts = [_ready(engine, messages, options) for messages, options in requests]
     out: list[Completion] = []
@@ -63,14 +64,12 @@ def _ready(engine: LlamaEngine, messages: Sequence[Message], options: Generation
 
 def _groups(engine: LlamaEngine, prompts: list[_Prompt]) -> Iterator[list[_Prompt]]:
     """Runs of prompts whose own tokens and replies fit the context beside their shared
-    prefix (counted as if none were shared: a safe bound), at most SEQUENCES each."""
-    from llmcli.engine._batched import SEQUENCES
-
+    prefix (counted as if none were shared: a safe bound), at most `engine.sequences` each."""
     group: list[_Prompt] = []
     used = 0
     for prompt in prompts:
         need = len(prompt.tokens) + prompt.limit
-        if group and (len(group) == SEQUENCES or used + need > engine.n_ctx):
+        if group and (len(group) == engine.sequences or used + need > engine.n_ctx):
             yield group
             group, used = [], 0
         group.append(prompt)

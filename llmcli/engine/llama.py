@@ -76,6 +76,7 @@ class LlamaEngine:
         self.n_ctx: int = native.n_ctx
         self.notices: list[str] = []
         self.prefix_cache: PrefixCache | None = None
+        self.sequences = native.sequences_max - 1 if native.sequences_max > 1 else 1
         self._pieces: dict[int, bytes] = {}
         self._bos = native.special_text("bos")
         self._eos = native.special_text("eos")
@@ -112,6 +113,7 @@ class LlamaEngine:
                 gpu=params.gpu_layers,
                 threads=balancer.threads,
                 sink=sink,
+                sequences=params.sequences,
             )
         except BaseException:
             balancer.close()
@@ -122,7 +124,9 @@ class LlamaEngine:
         except BaseException:
             native.close()
             raise
-        backend = f"llama-cpp-python {_native.version()} fa-auto"  # the state's format
+        backend = f"llama-cpp-python {_native.version()}"  # the state format is the build's
+        if params.sequences > 1:
+            backend += " fa-auto"  # and flash attention's (engine/_batched.py)
         engine.prefix_cache = PrefixCache.open(params.kv_cache, params.model_path, backend)
         return engine
 

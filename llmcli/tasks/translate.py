@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from llmcli.engine import Batcher, Engine, GenerationOptions, Request, Stats, complete_all
+from llmcli.engine import Engine, GenerationOptions, Request, Stats, complete_all, together
 from llmcli.prompts import Template
 from llmcli.tasks import Progress, ProgressFn, WarnFn, call_timings, no_progress, no_warning
 from llmcli.tasks.chunking import chunk_text, sentences, split_edges
@@ -95,7 +95,7 @@ class Translator:
         yield from self._translate_pieces(pending)
 
     def _translate_pieces(self, pieces: list[Piece]) -> Iterator[str]:
-        if isinstance(self._mapper(), Sequential) and isinstance(self.engine, Batcher):
+        if isinstance(self._mapper(), Sequential) and together(self.engine) > 1:
             yield from self._pieces_together(pieces)
             return
 
@@ -246,7 +246,7 @@ class Translator:
             for at in range(0, len(idx), self.batch):
                 self._batch(idx[at : at + self.batch], parts, out, first)
             return
-        if not self.constrain_lines and isinstance(self.engine, Batcher):
+        if not self.constrain_lines and together(self.engine) > 1:
             self._each_line(idx, parts, out, first)
             return
         contents = [parts[i][1] for i in idx]
@@ -306,7 +306,7 @@ class Translator:
     def _many(self, texts: list[str]) -> list[str]:
         """`_one` for each text, in one call where the engine decodes prompts together."""
         requests = [self._request(self.template, t) for t in texts]
-        self.model_calls += 1 if isinstance(self.engine, Batcher) else len(texts)
+        self.model_calls += -(-len(texts) // together(self.engine))  # groups: a call each
         out = []
         for text, done in zip(texts, complete_all(self.engine, requests), strict=True):
             self.calls.append(done.stats)

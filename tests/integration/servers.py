@@ -95,7 +95,8 @@ def start_llama_server(
         str(slots),
         "--no-webui",
     ]
-    # flash attention off, as in-process (llama-cpp-python's default): the same numbers
+    # flash attention off, as in-process (llama-cpp-python's default; only translate's
+    # context, made to decode prompts together, turns it on): the same numbers
     cmd += ["-fa", "off", *extra]
     return _start("llama-server", cmd, port, log_dir, "/health")
 

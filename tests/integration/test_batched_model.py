@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from llmcli.engine import BATCH_SEQUENCES as SEQUENCES
 from llmcli.engine import EngineParams, GenerationOptions, Message, generate
-from llmcli.engine._batched import SEQUENCES
 from llmcli.engine.llama import LlamaEngine
 
 GREEDY = GenerationOptions(temperature=0, top_k=1, repeat_penalty=1.2, max_tokens=24)
@@ -24,7 +24,9 @@ TOPICS = ["the sea", "a cat", "bread", "rain", "the moon", "a train", "music", "
 @pytest.fixture(scope="module")
 def engine(bundled_gguf: Path) -> Iterator[LlamaEngine]:
     threads = int(os.environ.get("LLMCLI_TEST_THREADS", "2"))
-    loaded = LlamaEngine.load(EngineParams(model_path=bundled_gguf, threads=threads, n_ctx=1024))
+    loaded = LlamaEngine.load(
+        EngineParams(model_path=bundled_gguf, threads=threads, n_ctx=1024, sequences=SEQUENCES)
+    )
     yield loaded
     loaded.close()
 
@@ -72,3 +74,16 @@ def test_a_grammar_sends_the_prompts_one_by_one(engine: LlamaEngine) -> None:
     digits = GenerationOptions(temperature=0, max_tokens=8, grammar='root ::= [0-9]+ "."')
     done = engine.complete_many([(ask("the moon"), digits), (ask("snow"), digits)])
     assert [c.text.rstrip(".").isdigit() for c in done] == [True, True]
+
+
+def test_a_context_not_made_for_it_answers_one_by_one(bundled_gguf: Path) -> None:
+    threads = int(os.environ.get("LLMCLI_TEST_THREADS", "2"))
+    single = LlamaEngine.load(EngineParams(model_path=bundled_gguf, threads=threads, n_ctx=512))
+    try:
+        assert single.sequences == 1
+        requests = [(ask(t), GREEDY) for t in ("bread", "rain")]
+        done = single.complete_many(requests)
+        alone = [generate(single, m, o) for m, o in requests]
+        assert [c.text for c in done] == [c.text for c in alone]  # the same path, one by one
+    finally:
+        single.close()
