@@ -38,16 +38,20 @@ first in its sampler chain, so every token checks all 49,152 vocabulary entries 
 grammar (about 12 ms a token here). Our sampler (`engine/_sampler.py`) samples without the
 grammar, checks that one token, and only for a rejected one (a third of the tokens in this
 run) samples again among the 512 likeliest tokens the grammar allows, falling back to the
-whole vocabulary when fewer than top-k of them are allowed. That takes the constrained speed
-from about half of the unconstrained to about the same.
+whole vocabulary when fewer than top-k of them are allowed. That took the constrained speed
+from about half of the unconstrained to 0.92x (quiet machine, 2026-12-02 07:08); 0.80x
+against 0.72x in this run, made under load.
 
 translate --lines in-process now decodes its lines together (the default row): each line
 gets the prompt it gets alone (translate.toml), and eight of them are sequences of one
 context, one `llama_decode` per step for all (`engine/_batched.py`). With llama.cpp's flash
-attention (now the engine's default, as llama-server's) other sequences' cells stay out of a
-prompt's attention; batched matrix kernels still round differently from one token's, so a
-greedy reply can part from its one-at-a-time twin after a few tokens, and the chrF of the
-two is level (the interval includes 0). The numbered-rows paths are kept for servers (an
+attention (translate's context turns it on, as llama-server has it) other sequences' cells
+stay out of a prompt's attention; batched matrix kernels still round differently from one
+token's, so a greedy reply can part from its one-at-a-time twin after a few tokens, and the
+chrF of the two is level (every interval includes 0). On all 100 lines: 13 calls against
+116, 116 s against 145 s at one thread; the 48-line walls went the other way in this run
+(its sides ran at different moments while other work shared the machine; on one CPU thread
+batching gains little either way: the cores and GPUs are where it pays). The numbered-rows paths are kept for servers (an
 engine that does not decode prompts together). The rows path holds a batch to its rows by
 grammar (each row at least 0.6 of its line's length, not opening with its line's first
 word) and translates rows still in English again alone: SmolLM2-135M leaves most batch rows
@@ -84,6 +88,7 @@ def run() -> str:
             "## structured",
             "",
             f"Command: {command('structured')}, threads {n_threads}. Bundled model, in-process,"
+            " loaded as translate loads it (8 sequences, flash attention),"
             f" {ROUNDS} interleaved rounds, medians; measured under load from other work on the"
             " machine: the ratios, measured side by side, are what count.",
             "",
@@ -92,8 +97,10 @@ def run() -> str:
             "",
             table(["sampling", "tokens/s", "vs unconstrained"], rows),
             "",
-            "`translate --lines` on the first 12 and 48 lines of `translate_dev.en` (EN->PT,"
-            " greedy, one run each: the text is the same every time), corpus chrF against"
+            "`translate --lines` on the first 12, 48 and all 100 lines of `translate_dev.en`"
+            " (EN->PT, greedy, one run each: the text is the same every time; the sides one"
+            " after another, so their wall times take the load of their moment; the slow"
+            " numbered-rows paths up to 48 lines), corpus chrF against"
             " `translate_dev.pt`; the interval is a paired bootstrap over lines"
             f" ({BOOTSTRAP} resamples, 95%) of the difference to one call per line; rows left"
             " in English: most of a row's words are its source line's (`_untranslated`):",
