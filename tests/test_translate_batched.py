@@ -96,3 +96,12 @@ def test_a_remembered_lines_batch_size_is_not_used_when_lines_go_alone(
     text = "\n".join(f"line {i}" for i in range(5))
     llm("translate", "--to", "pt", "--lines", stdin=text)
     assert [len(b) for b in engine.batches] == [5]
+
+
+def test_the_sentences_of_one_long_line_go_together(llm: Runner, engine: FakeEngine) -> None:
+    import json
+
+    line = " ".join(f"Sentence {i}." for i in range(10))
+    result = llm("translate", "--to", "pt", "--lines", "--json", stdin=line)
+    assert json.loads(result.stdout)["text"] == line.upper()
+    assert [len(b) for b in sent(engine)] == [10]  # one complete_many call for all ten

@@ -238,6 +238,9 @@ class Translator:
         self, idx: list[int], parts: list[tuple[str, str]], out: dict[int, str], first: int
     ) -> None:
         """Translate rows `idx`; on a wrong count, split in halves (and keep batches smaller)."""
+        if not self.constrain_lines and together(self.engine) > 1:  # a long line's units too
+            self._each_line(idx, parts, out, first)
+            return
         if len(idx) == 1:
             i = idx[0]
             out[i] = parts[i][0] + self._single_line(parts[i][1], first + i + 1)
@@ -245,9 +248,6 @@ class Translator:
         if len(idx) > self.batch:  # an earlier batch failed at this size: go smaller now
             for at in range(0, len(idx), self.batch):
                 self._batch(idx[at : at + self.batch], parts, out, first)
-            return
-        if not self.constrain_lines and together(self.engine) > 1:
-            self._each_line(idx, parts, out, first)
             return
         contents = [parts[i][1] for i in idx]
         got = self._numbered(contents)
