@@ -30,8 +30,9 @@ Done = Callable[[int, int], bool]  # (prompt index, token just sampled) -> that 
 @contextmanager
 def parallel_context(sequences: int) -> Iterator[None]:
     """Contexts made inside (for `EngineParams.sequences` > 1; other contexts are made as
-    llama-cpp-python makes them) hold `sequences` + 1 sequences (one more: the shared prefix) over one unified KV cache (the
-    whole n_ctx for any one of them, as with a single sequence, and no more memory), with
+    llama-cpp-python makes them) hold `sequences` + 1 sequences (one more: the shared
+    prefix) over one unified KV cache (the whole n_ctx for any one of them, as with a
+    single sequence, and no more memory), with
     llama.cpp's own flash-attention default (auto: on where the backend has it, as in
     llama-server; llama-cpp-python's `Llama` turns it off). Flash attention skips the cells
     of other sequences; without it they enter the softmax sums as zeros and shift the logits
@@ -108,11 +109,8 @@ class _Run:
         for s in range(self.n):
             llama_cpp.llama_memory_seq_cp(self.memory, 0, s + 1, 0, shared)
         pos = [len(p) for p in prompts]
-        active = [
-            s
-            for s in self._first_rows(prompts, shared, chains, out)
-            if not self._over(s, out, done)
-        ]
+        self._first_tokens(prompts, shared, chains, out)
+        active = [s for s in range(self.n) if not self._over(s, out, done)]
         while active:
             rows = self._decode([(s, out[s][-1], pos[s]) for s in active], set(active))
             for s in active:
@@ -121,24 +119,21 @@ class _Run:
             active = [s for s in active if not self._over(s, out, done)]
         return out
 
-    def _first_rows(
+    def _first_tokens(
         self, prompts: Sequence[list[int]], shared: int, chains: list[Any], out: list[list[int]]
-    ) -> list[int]:
+    ) -> None:
         """Evaluate every prompt's own tokens, a batch at a time, and sample each prompt's
         first token right after the batch that holds its last one (the next decode
         overwrites the logits)."""
         cells = [
             (s, t, shared + j) for s, p in enumerate(prompts) for j, t in enumerate(p[shared:])
         ]
-        started: list[int] = []
         for at in range(0, len(cells), self.size):
             part = cells[at : at + self.size]
             ending = {s for s, _, p in part if p == len(prompts[s]) - 1}
             rows = self._decode(part, ending)
             for s in sorted(ending):
                 out[s].append(self._sample(chains[s], rows[s]))
-                started.append(s)
-        return sorted(started)
 
     def _sample(self, sampler: Any, row: int) -> int:
         return int(llama_cpp.llama_sampler_sample(sampler, self.ctx, row))

@@ -168,9 +168,11 @@ def load(
     global _current_sink
     _install_log_callback()
     _current_sink = sink
-    from llmcli.engine._batched import parallel_context
+    made_for: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if sequences > 1:
+        from llmcli.engine._batched import parallel_context
 
-    made_for = parallel_context(sequences) if sequences > 1 else contextlib.nullcontext()
+        made_for = parallel_context(sequences)
     try:
         with _without_chat_formatter(), made_for:
             llama = llama_cpp.Llama(

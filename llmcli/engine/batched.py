@@ -11,35 +11,27 @@ at most `engine.sequences` whose cells fit the context together; a grammar or a 
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from llmcli.engine import Completion, GenerationOptions, Message, Request, generate, join_stream
-from llmcli.engine.stopfilter import StopFilter
 
 if TYPE_CHECKING:
-    from llmcli.engine.llama import LlamaEngine
+    from llmcli.engine.llama import LlamaEngine, Reply
 
 
 @dataclass
 class _Prompt:
-    """One request made ready: its tokens, where it leaves the reply, options, limit."""
+    """One request made ready: its tokens, where it leaves the reply, options, its reply."""
 
     tokens: list[int]
     state: str
     options: GenerationOptions
-    limit: int
+    reply: Reply  # the single path's end test, token by token
     prefix: int  # the template's tokens (system prompt, examples): the prefix cache's entry
-    count: int = 0
-    stops: StopFilter = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.stops = StopFilter(self.options.stop)
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
 
 def complete_many(engine: LlamaEngine, requests: Sequence[Request]) -> list[Completion]:
@@ -57,9 +49,8 @@ def complete_many(engine: LlamaEngine, requests: Sequence[Request]) -> list[Comp
 
 def _ready(engine: LlamaEngine, messages: Sequence[Message], options: GenerationOptions) -> _Prompt:
     tokens, state, options = engine._prepare(messages, options)
-    room = engine.n_ctx - len(tokens)
-    limit = min(options.max_tokens or room, room)
-    return _Prompt(tokens, state, options, limit, engine._template_prefix(messages, tokens))
+    reply = engine.reply(tokens, options)
+    return _Prompt(tokens, state, options, reply, engine._template_prefix(messages, tokens))
 
 
 def _groups(engine: LlamaEngine, prompts: list[_Prompt]) -> Iterator[list[_Prompt]]:
@@ -68,7 +59,7 @@ def _groups(engine: LlamaEngine, prompts: list[_Prompt]) -> Iterator[list[_Promp
     group: list[_Prompt] = []
     used = 0
     for prompt in prompts:
-        need = len(prompt.tokens) + prompt.limit
+        need = len(prompt.tokens) + prompt.reply.limit
         if group and (len(group) == engine.sequences or used + need > engine.n_ctx):
             yield group
             group, used = [], 0
@@ -81,8 +72,10 @@ def _groups(engine: LlamaEngine, prompts: list[_Prompt]) -> Iterator[list[_Promp
 def _decode(engine: LlamaEngine, group: list[_Prompt]) -> list[Completion]:
     from llmcli.engine._batched import common_prefix, decode_many
 
-    def done(s: int, token: int) -> bool:
-        return _ended(engine, group[s], token)
+    def done(s: int, token: int) -> bool:  # the text is made again below, from the tokens
+        reply = group[s].reply
+        reply.take(token)
+        return reply.reason is not None
 
     start = time.perf_counter()
     tokens = [p.tokens for p in group]
@@ -97,13 +90,3 @@ def _decode(engine: LlamaEngine, group: list[_Prompt]) -> list[Completion]:
         stats = dataclasses.replace(completion.stats, total_s=total)  # they ran together
         out.append(dataclasses.replace(completion, stats=stats))
     return out
-
-
-def _ended(engine: LlamaEngine, prompt: _Prompt, token: int) -> bool:
-    """The single path's end test for one more token of this prompt (`LlamaEngine._emit`
-    then makes the text from the same tokens)."""
-    if engine._native.is_eog(token) or token in engine._stop_ids:
-        return True
-    prompt.count += 1
-    prompt.stops.feed(prompt.decoder.decode(engine._piece(token)))
-    return prompt.stops.stopped or prompt.count >= prompt.limit

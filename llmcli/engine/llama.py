@@ -76,7 +76,7 @@ class LlamaEngine:
         self.n_ctx: int = native.n_ctx
         self.notices: list[str] = []
         self.prefix_cache: PrefixCache | None = None
-        self.sequences = native.sequences_max - 1 if native.sequences_max > 1 else 1
+        self.sequences = max(1, native.sequences_max - 1)  # one of them holds the prefix
         self._pieces: dict[int, bytes] = {}
         self._bos = native.special_text("bos")
         self._eos = native.special_text("eos")
@@ -212,33 +212,26 @@ class LlamaEngine:
         self, tokens: list[int], sampled: Iterable[int], options: GenerationOptions, start: float
     ) -> Iterator[StreamEvent]:
         """Sampled tokens as text up to the end of generation, a stop or the limit."""
-        room = self.n_ctx - len(tokens)
-        limit = min(options.max_tokens or room, room)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        stops = StopFilter(options.stop)
+        reply = self.reply(tokens, options)
         first = 0.0
-        count = 0
-        reason: FinishReason = "length"
-        for token in sampled:
-            if count == 0:
+        for i, token in enumerate(sampled):
+            if i == 0:
                 first = time.perf_counter() - start
-            if self._native.is_eog(token) or token in self._stop_ids:
-                reason = "stop"
-                break
-            count += 1
-            text = stops.feed(decoder.decode(self._piece(token)))
+            text = reply.take(token)
             if text:
                 yield Chunk(text)
-            if stops.stopped:
-                reason = "stop"
+            if reply.reason is not None:
                 break
-            if count >= limit:
-                break
-        if not stops.stopped:
-            tail = stops.feed(decoder.decode(b"", final=True)) + stops.flush()
-            if tail:
-                yield Chunk(tail)
-        yield Stats(len(tokens), count, first, time.perf_counter() - start, reason)
+        tail = reply.tail()
+        if tail:
+            yield Chunk(tail)
+        total = time.perf_counter() - start
+        yield Stats(len(tokens), reply.count, first, total, reply.reason or "length")
+
+    def reply(self, tokens: list[int], options: GenerationOptions) -> Reply:
+        """The end test and text of one reply to `tokens` (the room left is its limit)."""
+        room = self.n_ctx - len(tokens)
+        return Reply(self, options, min(options.max_tokens or room, room))
 
     def complete_many(self, requests: Sequence[Request]) -> list[Completion]:
         """Independent prompts decoded together (engine/batched.py): each reply is the one
@@ -331,3 +324,35 @@ def _template_notices(name: str, chat: TemplateChoice) -> list[str]:
     if chat.kind == "none":
         return [f"{name} is a base model (no chat template): completing the text as given"]
     return []
+
+
+class Reply:
+    """One reply, token by token: the text each token adds and whether it ends the reply.
+    The one end test of the single path (`_emit`) and the batched one (engine/batched.py)."""
+
+    def __init__(self, engine: LlamaEngine, options: GenerationOptions, limit: int) -> None:
+        self.engine = engine
+        self.limit = limit
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.stops = StopFilter(options.stop)
+        self.count = 0
+        self.reason: FinishReason | None = None  # set by the token that ends the reply
+
+    def take(self, token: int) -> str:
+        engine = self.engine
+        if engine._native.is_eog(token) or token in engine._stop_ids:
+            self.reason = "stop"
+            return ""
+        self.count += 1
+        text = self.stops.feed(self.decoder.decode(engine._piece(token)))
+        if self.stops.stopped:
+            self.reason = "stop"
+        elif self.count >= self.limit:
+            self.reason = "length"
+        return text
+
+    def tail(self) -> str:
+        """What the decoder and the stop filter still hold (nothing after a stop string)."""
+        if self.stops.stopped:
+            return ""
+        return self.stops.feed(self.decoder.decode(b"", final=True)) + self.stops.flush()
