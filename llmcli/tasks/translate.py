@@ -133,13 +133,12 @@ class Translator:
 
     def _unit(self, piece: str) -> Done:
         """One unit on this translator's engine, its edges kept ours."""
-        lead, core, trail = split_edges(piece)
-        done = lead + (self._one(core) if core else "") + trail
+        [done] = self._together([piece])
         return Done({0: done}, self.calls, self._warnings, self.batch, self.model_calls)
 
     def _prose(self, text: str) -> str:
         """A piece of prose, unit by unit, on this translator's engine."""
-        return "".join(self._unit(unit).rows[0] for unit in self._units(text))
+        return "".join(self._together(self._units(text)))
 
     def _units(self, text: str) -> list[str]:
         """Pieces of one call each (joined they are `text`): sentences or the paragraph,
@@ -293,18 +292,15 @@ class Translator:
 
     # -- calls ------------------------------------------------------------------------------
 
-    def _one(self, text: str) -> str:
-        reply, stats = self._call(self.template, text)
-        return self._cleaned(reply, stats, text)
-
     def _together(self, units: list[str]) -> list[str]:
-        """Units translated in one call that decodes them together, their edges kept ours."""
+        """Units translated, their edges kept ours: in one call where the engine decodes
+        prompts together, else one call each."""
         edges = [split_edges(u) for u in units]
         replies = iter(self._many([core for _, core, _ in edges if core]))
         return [lead + (next(replies) if core else "") + trail for lead, core, trail in edges]
 
     def _many(self, texts: list[str]) -> list[str]:
-        """`_one` for each text, in one call where the engine decodes prompts together."""
+        """Each text with translate.toml, cleaned; together where the engine can."""
         requests = [self._request(self.template, t) for t in texts]
         self.model_calls += -(-len(texts) // together(self.engine))  # groups: a call each
         out = []
