@@ -48,7 +48,7 @@ def test_one_of_two_servers_killed_mid_batch(
         doomed.kill()
     assert proc.returncode == 0, err
     results = [json.loads(row) for row in [*rows, *rest.splitlines()]]
-    assert [r["line"] for r in results] == list(range(1, len(LINES) + 1))
+    assert [r["line"] for r in results] == list(range(1, len(LINES) + 1)), err  # its stderr
     assert all(r["label"] in ("positive", "negative", "neutral") for r in results)
     host = doomed.url.removeprefix("http://")
     assert f"warning: {host} stopped answering" in err
