@@ -134,6 +134,9 @@ def llm_env(**extra: str) -> Iterator[dict[str, str]]:
     """An environment isolated from the user's config and caches, like the integration tests."""
     tmp = Path(tempfile.mkdtemp(prefix="llm-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "HF_"))}
+    # an installed `llm` has its bytecode cached: a per-call wall that compiles every module
+    # again (some sandboxes set this) measures the compiler, not the tool
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
         NO_COLOR="1",
         LLM_CONFIG_DIR=str(tmp / "config"),

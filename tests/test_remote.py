@@ -270,3 +270,16 @@ def test_the_request_body_is_json() -> None:
     join_stream(server.open().stream(HI, OPTS))
     request = next(r for r in server.requests if r.url.path == "/v1/chat/completions")
     assert json.loads(request.content)["stream_options"] == {"include_usage": True}
+
+
+def test_certificates_are_loaded_for_https_and_proxies_not_for_plain_http(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llmcli.engine.remote import _verify
+
+    for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    assert _verify("https://api.example.com/v1")
+    assert not _verify("http://127.0.0.1:8080/v1")
+    monkeypatch.setenv("HTTP_PROXY", "https://proxy.example.com:3128")
+    assert _verify("http://10.0.0.5:8000/v1")

@@ -11,6 +11,7 @@ and finds out what else the server offers: llama-server's `/props` (context size
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,13 @@ READ_TIMEOUT_S = 600.0  # between two chunks: a long prompt on a slow server tak
 StreamTransform = Callable[[Iterator[StreamEvent]], Iterator[StreamEvent]]
 
 
+def _verify(base: str) -> bool:
+    """Certificate checks for https (and behind a proxy, which may speak TLS); plain http to
+    a server never does TLS, and loading the CA bundle is ~60 ms of every `llm` call."""
+    proxied = any(os.environ.get(v) for v in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"))
+    return proxied or not base.lower().startswith("http://")
+
+
 class RemoteEngine:
     """One model on one server. `transform` is the seam for stream post-processing."""
 
@@ -69,7 +77,9 @@ class RemoteEngine:
         httpx = load_httpx()
         headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
         timeout = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
-        client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
+        client = httpx.Client(
+            headers=headers, timeout=timeout, transport=transport, verify=_verify(endpoint.base)
+        )
         server = Server(endpoint.base, client, endpoint.key_env, endpoint.api_key, sleep)
         try:
             info = probe(server, endpoint)
