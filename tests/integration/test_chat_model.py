@@ -4,6 +4,7 @@ and one session in a real terminal under tmux."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -116,7 +117,7 @@ def test_ctrl_c_keeps_the_partial_answer_and_continue_goes_on(
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(b"Write a very long story about a lighthouse keeper.\n")
     proc.stdin.flush()
-    first = proc.stdout.read(40)  # the answer is streaming
+    first = os.read(proc.stdout.fileno(), 40)  # streaming; unbuffered, as communicate reads
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -107,7 +108,7 @@ def test_ctrl_c_during_generation_exits_130_and_keeps_text(cli_env: dict[str, st
         env=cli_env,
     )
     assert proc.stdout is not None
-    first = proc.stdout.read(20)  # generation has started
+    first = os.read(proc.stdout.fileno(), 20)  # started; unbuffered, as communicate reads
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
