@@ -101,7 +101,7 @@ chat: install
 lint: install
 	$(BIN)/ruff check llmcli tests bench
 	$(BIN)/ruff format --check llmcli tests bench
-	$(BIN)/mypy llmcli tests
+	$(BIN)/mypy llmcli tests bench
 
 unit: install
 	$(BIN)/pytest -q -m "not integration"

@@ -205,7 +205,7 @@ def _raw_loop(prompt: Path) -> float:
     cmd = [PYTHON, "-m", "bench.rawloop", str(model_path()), str(prompt), str(BENCH_TOKENS)]
     sample = check(run_cmd([*cmd, str(threads()), "4096"]), "raw loop")
     stamps = json.loads(sample.stdout)["stamps"]
-    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    return float((len(stamps) - 1) / (stamps[-1] - stamps[0]))
 
 
 def _where_it_goes() -> list[str]:

@@ -22,7 +22,7 @@ import numpy as np
 N_BATCH = 512
 
 
-@llama_cpp.llama_log_callback  # type: ignore[misc]
+@llama_cpp.llama_log_callback  # type: ignore[misc, untyped-decorator]
 def _quiet(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
     pass
 

@@ -10,6 +10,7 @@ from other work on the machine hits them alike; every process runs one thread.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def served(env: dict[str, str], *args: str) -> Iterator[str]:
 
 
 def _translate(env: dict[str, str]) -> Callable[[], Sample]:
-    cmd = [LLM, "translate", "--to", "pt", "Good morning"]
+    cmd = [LLM, "translate", "--to", "pt", "--json", "Good morning"]
     return lambda: check(run_cmd(cmd, env=env), "llm translate")
 
 
@@ -157,19 +158,40 @@ def _labels(sample: Sample) -> list[str]:
     return [line.split("\t")[0] for line in sample.stdout.splitlines()]
 
 
+def _reply(sample: Sample) -> tuple[str, float, int]:
+    """A `translate --json` call's text, generation seconds and generated tokens."""
+    data = json.loads(sample.stdout)
+    return data["text"], data["timings"]["total_s"], data["timings"]["generated_tokens"]
+
+
+def _call_row(label: str, samples: list[Sample], base: float) -> list[str]:
+    wall = med_wall(samples)
+    gen = median([_reply(s)[1] for s in samples])
+    tokens = median([float(_reply(s)[2]) for s in samples])
+    return [
+        label,
+        f"{wall * 1000:.0f}",
+        f"{gen * 1000:.0f} ({tokens:.0f} tokens)",
+        f"{(wall - gen) * 1000:.0f}",
+        f"{base / wall:.2f}x",
+    ]
+
+
 def _report(calls: dict[str, list[Sample]], batches: dict[str, list[Sample]], n: int) -> str:
-    local, remote = med_wall(calls["in-process"]), med_wall(calls["llm serve"])
+    local = med_wall(calls["in-process"])
     same = sum(
-        a.stdout == b.stdout for a, b in zip(calls["in-process"], calls["llm serve"], strict=True)
+        _reply(a)[0] == _reply(b)[0]
+        for a, b in zip(calls["in-process"], calls["llm serve"], strict=True)
     )
+    served_gen = median([_reply(s)[1] for s in calls["llm serve"]])
     rate = {mode: n / med_wall(samples) for mode, samples in batches.items()}
     base = _labels(batches["in-process"][0])
     agree = {
         m: sum(a == b for a, b in zip(base, _labels(s[0]), strict=True)) for m, s in batches.items()
     }
     rows_t = [
-        ["in-process (start + load + answer)", f"{local * 1000:.0f}", "1.00x"],
-        ["`LLM_ENDPOINT` on a warm `llm serve`", f"{remote * 1000:.0f}", f"{local / remote:.2f}x"],
+        _call_row("in-process (start + load + answer)", calls["in-process"], local),
+        _call_row("`LLM_ENDPOINT` on a warm `llm serve`", calls["llm serve"], local),
     ]
     rows_s = [
         [
@@ -193,7 +215,12 @@ def _report(calls: dict[str, list[Sample]], batches: dict[str, list[Sample]], n:
             f"request to llama-server. Same text from both in {same} of {CALLS} calls "
             "(temperature 0; the server gets no repeat penalty, see README Remote servers).",
             "",
-            table(["mode", "ms per call", "speed-up"], rows_t),
+            table(["mode", "ms per call", "generating, ms", "the rest, ms", "speed-up"], rows_t),
+            "",
+            "Generating: the reply's `timings.total_s` from `--json` (the server's own timings "
+            "when served); the rest is starting Python and `llm`, the request, and in-process "
+            "the model load. With nothing but the server's generation left, the served call "
+            f"would be {local / served_gen:.2f}x faster.",
             "",
             f"Batch: `llm sentiment --batch` over every {TEXT_EVERY}th row of "
             f"`../shared/eval/sentiment_dev.tsv` ({n} SST-2 phrases), {ROUNDS} rounds per mode, "

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bench.common import (
     LLM,
     PYTHON,
+    Sample,
     check,
     command,
     interleaved,
@@ -29,13 +32,7 @@ def run() -> str:
             "`llm run --help`": [LLM, "run", "--help"],
             "`llm info`": [LLM, "info"],
         }
-        results = interleaved(
-            {
-                name: (lambda c=cmd: check(run_cmd(c, env=env), c[-1]))
-                for name, cmd in cases.items()
-            },
-            REPEATS,
-        )
+        results = interleaved({name: _case(cmd, env) for name, cmd in cases.items()}, REPEATS)
         imported = _imports(env)
     base = med_wall(results["`python -c pass`"])
     rows = []
@@ -74,3 +71,7 @@ def _imports(env: dict[str, str]) -> set[str]:
             parts = name.split(".")
             names.update(".".join(parts[: i + 1]) for i in range(len(parts)))
     return names
+
+
+def _case(cmd: list[str], env: dict[str, str]) -> Callable[[], Sample]:
+    return lambda: check(run_cmd(cmd, env=env), cmd[-1])
