@@ -140,18 +140,21 @@ def _report_lines(runs: dict[str, list[Sample]]) -> str:
 
 READING = """\
 Reading the figures: the served call saves the model load and llama_cpp's import, not the
-generation, which dominates for this 94 MiB model: "Good morning" gets ~30 tokens (the
-bundled model runs to translate's cap of 3x the source + 24), ~0.25 s at one thread on
-either side, so per call the served side cannot reach 3x here (a model of several GB takes
-seconds to load, and the ratio grows with it). Under load, a served call also spent ~0.45 s
-importing httpx with its command-line module (rich, pygments, click) and langcodes' name
-data; both are gone (httpx 96 -> 30 ms, `python -X importtime`; common language codes come
-from a table). On one CPU thread llama-server's parallel slots do not pay, and not because
-of the fan-out: 8 chat requests of 40 tokens sent straight to `llama-server -np 4 -t 1`
-ran at 35-40 tok/s with one in flight and 39-40 with four, so this CPU build at one thread
-decodes four sequences no faster than one; scoring is prompt evaluation, already batched
-within a request, and each slot evaluates the template prefix again. Slots pay on GPUs and
-with more cores."""
+generation, which dominates for this 94 MiB model: its "Good morning" reply takes longer to
+generate on the server alone than half the in-process call (the server's reply runs to
+translate's cap of 3x the source + 24 tokens: without the repeat penalty, see README Remote
+servers, and with it too: `repeat_penalty` 1.2 sent by hand gave 30 tokens of other words),
+so even a client that cost nothing would not make the served call 3x faster here (the
+ceiling above). A model of several GB takes seconds to load, and the ratio grows with it.
+What the served call's rest was cut to: httpx's command-line module (rich, pygments, click)
+and langcodes' name data are not imported (httpx 96 -> 30 ms, `python -X importtime`;
+common language codes come from a table); a plain-http endpoint does not load the CA bundle
+(`httpx.Client()` 99 -> 1 ms); a template field compiles once per process. On one CPU
+thread llama-server's parallel slots do not pay, and not because of the fan-out: 8 chat
+requests of 40 tokens sent straight to `llama-server -np 4 -t 1` ran at 35-40 tok/s with
+one in flight and 39-40 with four, so this CPU build at one thread decodes four sequences
+no faster than one; scoring is prompt evaluation, already batched within a request, and
+each slot evaluates the template prefix again. Slots pay on GPUs and with more cores."""
 
 
 def _labels(sample: Sample) -> list[str]:
