@@ -88,6 +88,13 @@ def test_every_server_down_is_one_error() -> None:
     assert caught.value.exit_code == ExitCode.SERVER  # the servers' own exit code
 
 
+def test_one_item_on_servers_all_down_says_so_not_that_the_item_gave_up() -> None:
+    # its tries on servers being taken out do not count: the item is not to blame
+    a, b = FakeServer(name="a", die_after=0), FakeServer(name="b", die_after=0)
+    with pytest.raises(LlmError, match="all 2 servers stopped answering"):
+        list(fan(a, b, parallel=1).map(ask, ["only"]))
+
+
 def test_an_item_that_fails_everywhere_stops_the_run() -> None:
     def poison(engine: Engine, item: str) -> str:
         if item == "line2":

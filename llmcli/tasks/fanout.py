@@ -236,25 +236,34 @@ class _Run(Generic[T, R]):
             if not retryable(exc):
                 self.error = self.error or exc
                 return 0.0
-            item.tries += 1
             lane.failures += 1
+            if lane.dead or lane.failures >= self.fan.dead_after:
+                # the server is to blame, not the item: no try counted (in a race the same
+                # item could otherwise use up its tries on dying servers and hide that they
+                # all went down)
+                self.todo.appendleft(item)
+                self._take_out(lane, exc)
+                return 0.0
+            item.tries += 1
             if item.tries >= self.fan.attempts:
                 self.error = self.error or _gave_up(item, exc)
                 return 0.0
             self.todo.appendleft(item)
-            if lane.failures >= self.fan.dead_after and not lane.dead:
-                lane.dead = True
-                self.warnings.append(
-                    f"{lane.name} stopped answering ({_why(exc)}); "
-                    "its work goes to the other servers"
-                )
-                if all(other.dead for other in self.fan.lanes):
-                    self.error = self.error or _all_down(self.fan.lanes, exc)
-                return 0.0
             after = getattr(exc, "retry_after", None)  # a server's Retry-After, when known
             if isinstance(after, int | float) and after > 0:
                 return float(after)
             return self.fan.backoff_s * 2.0 ** (lane.failures - 1)
+
+    def _take_out(self, lane: Lane, exc: Exception) -> None:
+        """Mark a lane dead (once; under the lock); the run fails when none is left."""
+        if lane.dead:
+            return
+        lane.dead = True
+        self.warnings.append(
+            f"{lane.name} stopped answering ({_why(exc)}); its work goes to the other servers"
+        )
+        if all(other.dead for other in self.fan.lanes):
+            self.error = self.error or _all_down(self.fan.lanes, exc)
 
     def _flush_warnings(self) -> None:
         with self.cond:
