@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -127,9 +128,14 @@ class BatchingFakeEngine(FakeEngine):
     sequences: int = 8
 
     def complete_many(self, requests: Sequence[Request]) -> list[Completion]:
-        before = len(self.calls)
-        done = [self.generate(messages, options) for messages, options in requests]
-        self.batches.append(self.calls[before:])
+        """Groups of at most `sequences`, each one call (its first completion opens it)."""
+        done: list[Completion] = []
+        for start in range(0, len(requests), self.sequences):
+            before = len(self.calls)
+            for i, (messages, options) in enumerate(requests[start : start + self.sequences]):
+                completion = self.generate(messages, options)
+                done.append(dataclasses.replace(completion, opens_call=i == 0))
+            self.batches.append(self.calls[before:])
         return done
 
 

@@ -103,5 +103,8 @@ def test_the_sentences_of_one_long_line_go_together(llm: Runner, engine: FakeEng
 
     line = " ".join(f"Sentence {i}." for i in range(10))
     result = llm("translate", "--to", "pt", "--lines", "--json", stdin=line)
-    assert json.loads(result.stdout)["text"] == line.upper()
-    assert [len(b) for b in sent(engine)] == [10]  # one complete_many call for all ten
+    data = json.loads(result.stdout)
+    assert data["text"] == line.upper()
+    # all ten in one complete_many call, decoded in groups of the engine's 8 sequences
+    assert [len(b) for b in sent(engine)] == [8, 2]
+    assert (data["timings"]["calls"], data["timings"]["prompts"]) == (2, 10)

@@ -112,6 +112,7 @@ class Completion:
     text: str  # the answer, without thinking text
     stats: Stats
     reasoning: str = ""
+    opens_call: bool = True  # False for the 2nd.. of prompts decoded together in one call
 
 
 class Engine(Protocol):

@@ -84,9 +84,9 @@ def _decode(engine: LlamaEngine, group: list[_Prompt]) -> list[Completion]:
     sampled = decode_many(engine._native, tokens, [p.options for p in group], done)
     total = time.perf_counter() - start
     out = []
-    for prompt, reply in zip(group, sampled, strict=True):
+    for i, (prompt, reply) in enumerate(zip(group, sampled, strict=True)):
         events = engine._emit(prompt.tokens, iter(reply), prompt.options, start)
         completion = join_stream(engine._finish(events, prompt.tokens, prompt.state))
         stats = dataclasses.replace(completion.stats, total_s=total)  # they ran together
-        out.append(dataclasses.replace(completion, stats=stats))
+        out.append(dataclasses.replace(completion, stats=stats, opens_call=i == 0))
     return out

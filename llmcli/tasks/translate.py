@@ -302,9 +302,9 @@ class Translator:
     def _many(self, texts: list[str]) -> list[str]:
         """Each text with translate.toml, cleaned; together where the engine can."""
         requests = [self._request(self.template, t) for t in texts]
-        self.model_calls += -(-len(texts) // together(self.engine))  # groups: a call each
         out = []
         for text, done in zip(texts, complete_all(self.engine, requests), strict=True):
+            self.model_calls += done.opens_call  # a group split for context room: two calls
             self.calls.append(done.stats)
             out.append(self._cleaned(done.text, done.stats, text))
         return out
