@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import served_quality
 from bench.common import LLM, ROOT, check, command, llm_env, model_path, run_cmd, table
 from bench.sentiment import LABELS, bench_threads, load_rows
 
@@ -85,6 +86,7 @@ def run() -> str:
                 ours, theirs = answer(case, a.stdout), answer(case, b.stdout)
                 rows.append([case.name, shape(case, a.stdout), same, agreement_of(ours, theirs)])
             agreement, n, walls = sentiment_agreement(env, remote)
+            quality = served_quality.run(env, remote)
         finally:
             server.stop()
     verdict = "meets" if agreement >= AGREEMENT_GOAL else "MISSES"
@@ -109,7 +111,8 @@ def run() -> str:
             '`run --json`: log P("!") -0.8884 in-process, -0.8883 on the server); the texts '
             "part where in-process's repeat penalty (1.1 over the tokens generated so far) "
             "changes the choice: llama-server would also count the prompt in that window, so "
-            "the remote engine does not send it (with it, `run` differs after a few words). "
+            "it gets a template's `server_repeat_penalty` instead, which only translate sets "
+            "(below: it helps there and hurts a summary). "
             "The column gives the shared start of the answers; translate also differs in the "
             "remembered batch size (a hint per model file). "
             f"Sentiment labels on all {n} rows of `../shared/eval/sentiment_dev.tsv` (`--batch`): "
@@ -117,6 +120,8 @@ def run() -> str:
             f"that batch, measured under load (to re-measure): in-process {walls[0]:.0f} s, "
             f"through the server {walls[1]:.0f} s (several HTTP requests a text: "
             "template, tokens, one scoring call).",
+            "",
+            quality,
         ]
     )
 

@@ -10,6 +10,7 @@ import pytest
 
 from llmcli.engine import Chunk, GenerationOptions, Message, Stats, join_stream
 from llmcli.engine.remote import Endpoint
+from llmcli.engine.remote_server import ServerInfo, request_body
 from llmcli.engine.sse import event_data
 from llmcli.errors import (
     ExitCode,
@@ -63,6 +64,8 @@ def test_generation_options_travel_in_llama_servers_dialect() -> None:
         max_tokens=9,
         seed=3,
         stop=("\n",),
+        repeat_penalty=1.3,
+        server_repeat_penalty=1.25,
         grammar='root ::= "a"',
         think=False,
     )
@@ -72,6 +75,7 @@ def test_generation_options_travel_in_llama_servers_dialect() -> None:
     assert body["messages"] == [{"role": "user", "content": "hi"}]
     expected = {"temperature": 0.2, "top_k": 5, "max_tokens": 9, "seed": 3, "stop": ["\n"]}
     assert {k: body[k] for k in expected} == expected
+    assert (body["repeat_penalty"], body["repeat_last_n"]) == (1.25, 64)  # its own knob
     assert body["grammar"] == 'root ::= "a"'
     assert body["chat_template_kwargs"] == {"enable_thinking": False}
     schema = {"type": "object"}
@@ -90,11 +94,31 @@ def test_a_plain_openai_server_gets_estimates_with_notices_and_no_extensions() -
     assert engine.detokenize(engine.tokenize(text)) == text
     assert engine.count_tokens(text) >= len(text) // 3
     join_stream(engine.stream(HI, GenerationOptions(top_k=3)))
-    assert "top_k" not in server.bodies("/v1/chat/completions")[0]
+    sent = server.bodies("/v1/chat/completions")[0]
+    assert not {"top_k", "repeat_penalty", "repetition_penalty"} & set(sent)
     with pytest.raises(UsageError, match="GBNF"):
         join_stream(engine.stream(HI, GenerationOptions(grammar="root ::= x")))
     with pytest.raises(LlmError, match="cannot score labels"):
         engine.score(HI, ["yes", "no"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "server_penalty", "sent"),
+    [
+        ("llama-server", None, {}),  # it counts the prompt: only a template's own value
+        ("llama-cpp-python", None, {"repeat_penalty": 1.0}),  # as in-process; its default 1.1
+        ("vllm", 1.2, {"repetition_penalty": 1.2}),
+        ("vllm", None, {}),
+        ("openai", 1.2, {}),
+    ],
+)
+def test_the_repeat_penalty_in_each_servers_words(
+    kind: str, server_penalty: float | None, sent: dict[str, float]
+) -> None:
+    options = GenerationOptions(repeat_penalty=1.0, server_repeat_penalty=server_penalty)
+    body = request_body(ServerInfo(kind, "m", 2048), HI, options)
+    names = {"repeat_penalty", "repeat_last_n", "repetition_penalty"}
+    assert {k: v for k, v in body.items() if k in names} == sent
 
 
 def test_a_server_that_does_not_say_its_context_gets_the_default_with_a_notice() -> None:

@@ -17,6 +17,7 @@ from llmcli.engine.remote_tokens import chat_body
 from llmcli.errors import ModelNotFoundError, ServerError, UsageError
 
 LLAMA = ("llama-server", "llama-cpp-python")
+PENALTY_LAST_N = 64  # the in-process window (_sampler.LAST_N; not imported: it loads llama_cpp)
 
 
 @dataclass(frozen=True)
@@ -116,11 +117,7 @@ def request_body(
         body["seed"] = o.seed
     if o.stop:
         body["stop"] = list(o.stop)
-    # repeat_penalty is not sent: llama-server counts the prompt in its penalty window (its
-    # init_sampler feeds the prompt to the sampler), llama-cpp-python in-process only the
-    # generated tokens, so the same 1.1 penalises the prompt's words on a server (measured:
-    # `run --temperature 0 "Name three colors."` differs from in-process after a few words
-    # with it, is identical without it).
+    body.update(_penalty(info.kind, o))
     if info.kind in (*LLAMA, "vllm"):
         body.update(top_k=o.top_k, min_p=o.min_p)
     if o.grammar is not None:
@@ -145,3 +142,21 @@ def _int(value: Any) -> int | None:
 
 def _has_tokens(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("tokens"), list)
+
+
+def _penalty(kind: str, o: GenerationOptions) -> dict[str, Any]:
+    """The repeat penalty in the server's words. llama-cpp-python's server counts the reply
+    alone, as in-process does; llama-server and vLLM count the prompt too, which helps a
+    translation (the source and the example are penalised: served chrF 22.1 -> 31.4, in-process
+    27.9) and hurts a summary, which reuses the article's words (ROUGE-L 24.8 -> 20.9):
+    docs/benchmarks.md, `bench remote`. So they get `server_repeat_penalty`, set per template.
+    A plain OpenAI API has no such option (frequency_penalty is another formula)."""
+    if kind == "llama-cpp-python":
+        return {"repeat_penalty": o.repeat_penalty}  # over its last_n_tokens_size (64)
+    if o.server_repeat_penalty is None:
+        return {}
+    if kind == "llama-server":
+        return {"repeat_penalty": o.server_repeat_penalty, "repeat_last_n": PENALTY_LAST_N}
+    if kind == "vllm":
+        return {"repetition_penalty": o.server_repeat_penalty}
+    return {}
