@@ -140,12 +140,12 @@ def _report_lines(runs: dict[str, list[Sample]]) -> str:
 
 READING = """\
 Reading the figures: the served call saves the model load and llama_cpp's import, not the
-generation, which dominates for this 94 MiB model: its "Good morning" reply takes longer to
-generate on the server alone than half the in-process call (the server's reply runs to
-translate's cap of 3x the source + 24 tokens: without the repeat penalty, see README Remote
-servers, and with it too: `repeat_penalty` 1.2 sent by hand gave 30 tokens of other words),
-so even a client that cost nothing would not make the served call 3x faster here (the
-ceiling above). A model of several GB takes seconds to load, and the ratio grows with it.
+generation, which dominates for this 94 MiB model: the server's generation alone (the
+ceiling above) is more than a third of the in-process call, so even a client that cost
+nothing would not make the served call 3x faster here. The two replies differ in length:
+the server counts the prompt in its repeat-penalty window (translate's
+`server_repeat_penalty`, see README Remote servers), in-process the reply alone. A model of
+several GB takes seconds to load, and the ratio grows with it.
 What the served call's rest was cut to: httpx's command-line module (rich, pygments, click)
 and langcodes' name data are not imported (httpx 96 -> 30 ms, `python -X importtime`;
 common language codes come from a table); a plain-http endpoint does not load the CA bundle
@@ -216,7 +216,8 @@ def _report(calls: dict[str, list[Sample]], batches: dict[str, list[Sample]], n:
             "a warm-up round, the modes alternating; median wall per call. Both sides start "
             "Python and `llm`; in-process also loads the model, the served side sends one "
             f"request to llama-server. Same text from both in {same} of {CALLS} calls "
-            "(temperature 0; the server gets no repeat penalty, see README Remote servers).",
+            "(temperature 0; the server counts the prompt in its repeat-penalty window, see "
+            "README Remote servers).",
             "",
             table(["mode", "ms per call", "generating, ms", "the rest, ms", "speed-up"], rows_t),
             "",

@@ -105,10 +105,10 @@ def test_a_plain_openai_server_gets_estimates_with_notices_and_no_extensions() -
 @pytest.mark.parametrize(
     ("kind", "server_penalty", "sent"),
     [
-        ("llama-server", None, {}),  # it counts the prompt: only a template's own value
-        ("llama-cpp-python", None, {"repeat_penalty": 1.0}),  # as in-process; its default 1.1
+        ("llama-server", None, {"repeat_penalty": 1.0, "repeat_last_n": 64}),
+        ("llama-cpp-python", None, {"repeat_penalty": 1.0, "repeat_last_n": 64}),  # its own: 1.1
         ("vllm", 1.2, {"repetition_penalty": 1.2}),
-        ("vllm", None, {}),
+        ("vllm", None, {"repetition_penalty": 1.0}),
         ("openai", 1.2, {}),
     ],
 )

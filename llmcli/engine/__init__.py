@@ -64,9 +64,9 @@ class GenerationOptions:
     top_p: float = 0.95
     top_k: int = 40
     min_p: float = 0.05
-    repeat_penalty: float = 1.1  # over the reply so far (in-process, llama-cpp-python's server)
-    # llama-server and vLLM count the prompt in their penalty window: a different knob, so a
-    # template sets it where that helps (translate); None: they get no penalty
+    repeat_penalty: float = 1.1  # over the reply so far (in-process)
+    # servers count the prompt in their penalty window (llama-server, llama-cpp-python's,
+    # vLLM): a different knob, so a template sets it where that helps (translate); None: 1.0
     server_repeat_penalty: float | None = None
     max_tokens: int | None = None  # None: until the model stops or the context is full
     seed: int | None = None

@@ -145,18 +145,16 @@ def _has_tokens(data: Any) -> bool:
 
 
 def _penalty(kind: str, o: GenerationOptions) -> dict[str, Any]:
-    """The repeat penalty in the server's words. llama-cpp-python's server counts the reply
-    alone, as in-process does; llama-server and vLLM count the prompt too, which helps a
-    translation (the source and the example are penalised: served chrF 22.1 -> 31.4, in-process
-    27.9) and hurts a summary, which reuses the article's words (ROUGE-L 24.8 -> 20.9):
-    docs/benchmarks.md, `bench remote`. So they get `server_repeat_penalty`, set per template.
-    A plain OpenAI API has no such option (frequency_penalty is another formula)."""
-    if kind == "llama-cpp-python":
-        return {"repeat_penalty": o.repeat_penalty}  # over its last_n_tokens_size (64)
-    if o.server_repeat_penalty is None:
-        return {}
-    if kind == "llama-server":
-        return {"repeat_penalty": o.server_repeat_penalty, "repeat_last_n": PENALTY_LAST_N}
+    """The repeat penalty in the server's words. llama-server, llama-cpp-python's server and
+    vLLM count the prompt in its window, in-process counts the reply alone; that helps a
+    translation (the source and the example are penalised: served chrF 22.1 -> 31.4,
+    in-process 27.9) and hurts a summary, which reuses the article's words (docs/benchmarks.md,
+    `bench remote`). So they get a template's `server_repeat_penalty`, else none: 1.0 said
+    outright, as llama-cpp-python's own default is 1.1. A plain OpenAI API has no such option
+    (frequency_penalty is another formula)."""
+    penalty = o.server_repeat_penalty or 1.0
+    if kind in LLAMA:
+        return {"repeat_penalty": penalty, "repeat_last_n": PENALTY_LAST_N}
     if kind == "vllm":
-        return {"repetition_penalty": o.server_repeat_penalty}
+        return {"repetition_penalty": penalty}
     return {}

@@ -35,7 +35,7 @@ _DECLARED = (
     Setting("top_k", int, lambda v: v >= 0, "a whole number, 0 or more"),
     Setting("min_p", float, lambda v: 0 <= v <= 1, "a number from 0 to 1"),
     Setting("repeat_penalty", float, lambda v: v > 0, "a number above 0"),
-    # what llama-server and vLLM get instead (GenerationOptions.server_repeat_penalty)
+    # what servers get instead: their window counts the prompt (GenerationOptions)
     Setting("server_repeat_penalty", float, lambda v: v > 0, "a number above 0", optional=True),
     Setting("max_tokens", int, lambda v: v >= 1, "a whole number, 1 or more", optional=True),
     Setting("seed", int, lambda v: 0 <= v <= SEED_MAX, f"0 to {SEED_MAX}", optional=True),
