@@ -15,9 +15,9 @@ from pathlib import Path
 
 import llama_cpp as lib
 
-from llmcli.engine import GenerationOptions
+from llmcli.engine import PENALTY_LAST_N, GenerationOptions
 from llmcli.engine._native import LogSink, Native, load
-from llmcli.engine._sampler import LAST_N, chain
+from llmcli.engine._sampler import chain
 
 ROUNDS = 5
 CALLS = 100
@@ -32,7 +32,7 @@ def _generate_chain(n_vocab: int, o: GenerationOptions) -> object:
     """The chain `Llama._init_sampler` builds for these options (typical_p 1 does nothing)."""
     sampler = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
     steps = [
-        lib.llama_sampler_init_penalties(n_vocab, LAST_N, o.repeat_penalty, 0, 0),
+        lib.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N, o.repeat_penalty, 0, 0),
         lib.llama_sampler_init_top_k(o.top_k),
         lib.llama_sampler_init_top_p(o.top_p, 1),
         lib.llama_sampler_init_min_p(o.min_p, 1),

@@ -59,9 +59,9 @@ def run() -> str:
         with llm_env(LLM_THREADS=str(quality_threads())) as env:
             ours_sum, base_sum, sum_s = _summaries(articles, engine, env)
             ours_tr, tr_ours_s = _translate_ours(english, env)
-            ours_doc, doc_ours_s = _translate_document(_paragraphs(english), env)
+            ours_doc, doc_ours_s = translate_document(paragraphs(english), env)
         base_tr, tr_base_s = _translate_plain(english, engine)
-        base_doc, doc_base_s = _translate_plain(_paragraphs(english), engine)
+        base_doc, doc_base_s = _translate_plain(paragraphs(english), engine)
     finally:
         engine.close()
     from bench.sentiment import quality_rows
@@ -71,7 +71,7 @@ def run() -> str:
     accuracy = paired_bootstrap(correct[names[0]], correct[names[-1]], mean)
     refs = [a["summary"] for a in articles]
     sources = [a["article"] for a in articles]
-    ref_doc = _paragraphs(reference)
+    ref_doc = paragraphs(reference)
     scores = [
         (rouge_l(ours_sum, refs), rouge_l(base_sum, refs), mean),
         (chrf_stats(ours_tr, reference), chrf_stats(base_tr, reference), corpus_chrf),
@@ -240,16 +240,19 @@ def _translate_ours(english: Sequence[str], env: dict[str, str]) -> tuple[list[s
     return lines, sample.wall_s
 
 
-def _paragraphs(lines: Sequence[str]) -> list[str]:
+def paragraphs(lines: Sequence[str]) -> list[str]:
     return [" ".join(lines[i : i + PARAGRAPH_LINES]) for i in range(0, len(lines), PARAGRAPH_LINES)]
 
 
-def _translate_document(paragraphs: Sequence[str], env: dict[str, str]) -> tuple[list[str], float]:
-    cmd = [LLM, "translate", "--to", "pt"]
-    sample = check(run_cmd(cmd, stdin="\n\n".join(paragraphs) + "\n", env=env), "llm translate")
+def translate_document(
+    parts: Sequence[str], env: dict[str, str], extra: Sequence[str] = ()
+) -> tuple[list[str], float]:
+    """One `llm translate --to pt` over the paragraphs as one document (`extra`: more flags)."""
+    cmd = [LLM, "translate", "--to", "pt", *extra]
+    sample = check(run_cmd(cmd, stdin="\n\n".join(parts) + "\n", env=env), "llm translate")
     out = [" ".join(p.split()) for p in sample.stdout.strip().split("\n\n")]
-    if len(out) != len(paragraphs):
-        raise RuntimeError(f"translate gave {len(out)} paragraphs for {len(paragraphs)}")
+    if len(out) != len(parts):
+        raise RuntimeError(f"translate gave {len(out)} paragraphs for {len(parts)}")
     return out, sample.wall_s
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.common import LLM, ROOT, check, run_cmd, table
 from bench.metrics import Interval, chrf_stats, corpus_chrf, mean, paired_bootstrap, rouge_l
-from bench.quality import PARAGRAPH_LINES
+from bench.quality import paragraphs, translate_document
 
 EVAL = ROOT.parent / "shared" / "eval"
 BUILTIN = ROOT / "llmcli" / "prompts" / "builtin"
@@ -52,23 +52,17 @@ def run(env: dict[str, str], remote: list[str]) -> str:
 def _translate(env: dict[str, str], remote: list[str], tmp: Path) -> list[object]:
     english = (EVAL / "translate_dev.en").read_text().splitlines()
     reference = (EVAL / "translate_dev.pt").read_text().splitlines()
-    paragraphs, refs = _join(english), _join(reference)
+    parts, refs = paragraphs(english), paragraphs(reference)
     text = (BUILTIN / "translate.toml").read_text()
     if TRANSLATE_PENALTY not in text:
         raise RuntimeError("translate.toml no longer sets " + TRANSLATE_PENALTY.strip())
     without = _template(tmp, "translate.toml", text.replace(TRANSLATE_PENALTY, ""))
-    base = [LLM, "translate", "--to", "pt"]
-    stdin = "\n\n".join(paragraphs) + "\n"
 
     def out(extra: list[str]) -> list[Any]:
-        sample = check(run_cmd([*base, *extra], stdin=stdin, env=env), "llm translate")
-        got = [p.strip() for p in sample.stdout.strip().split("\n\n")]
-        if len(got) != len(paragraphs):
-            raise RuntimeError(f"translate gave {len(got)} paragraphs for {len(paragraphs)}")
-        return chrf_stats(got, refs)
+        return chrf_stats(translate_document(parts, env, extra)[0], refs)
 
     sides = [out([]), out(remote), out([*remote, "-t", str(without)])]
-    name = f"translate EN->PT, {len(paragraphs)} paragraphs"
+    name = f"translate EN->PT, {len(parts)} paragraphs"
     return _row(name, "chrF", sides, corpus_chrf)
 
 
@@ -105,8 +99,3 @@ def _template(tmp: Path, name: str, text: str) -> Path:
     path = tmp / name
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def _join(lines: Sequence[str]) -> list[str]:
-    step = PARAGRAPH_LINES
-    return [" ".join(lines[i : i + step]) for i in range(0, len(lines), step)]

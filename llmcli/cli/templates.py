@@ -26,9 +26,10 @@ Examples:
 A template is a TOML file: name, description, system and user messages (Jinja), declared
 [variables.NAME] (default, help, choices, required), [settings] (temperature, top_p, top_k,
 min_p, repeat_penalty, server_repeat_penalty, max_tokens, seed, stop), optional
-[[examples]] (user/assistant pairs) and an optional schema (a JSON Schema table, a string in --schema's short form or
-JSON, or a .json file beside the template): `llm run -t FILE` then replies with JSON that
-matches it. A file in the user directory overrides the built-in of the same name.
+[[examples]] (user/assistant pairs) and an optional schema (a JSON Schema table, a string in
+--schema's short form or JSON, or a .json file beside the template): `llm run -t FILE` then
+replies with JSON that matches it. A file in the user directory overrides the built-in of
+the same name.
 """
 
 app = typer.Typer(

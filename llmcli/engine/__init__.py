@@ -58,6 +58,11 @@ class EngineParams:
     sequences: int = 1
 
 
+# tokens the repeat penalty looks back over (Llama.generate's last_n_tokens_size): in-process
+# (_sampler) and the window servers are asked for (remote_server)
+PENALTY_LAST_N = 64
+
+
 @dataclass(frozen=True)
 class GenerationOptions:
     temperature: float = 0.7

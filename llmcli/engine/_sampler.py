@@ -13,28 +13,29 @@ from typing import TYPE_CHECKING, Any
 
 import llama_cpp
 
+from llmcli.engine import PENALTY_LAST_N
+
 if TYPE_CHECKING:
     from llmcli.engine import GenerationOptions
     from llmcli.engine._native import Native
 
 
-LAST_N = 64  # tokens the repeat penalty looks back over (Llama.generate's last_n_tokens_size)
-
-
 def chain(n_vocab: int, options: GenerationOptions) -> Any:
     """llama.cpp's sampler chain as `Llama.generate` builds it (penalties, top-k, top-p,
     min-p, temperature, dist; penalties and greedy at temperature 0), with one step ahead:
-    a top-(k + LAST_N) cut. The penalties look up every candidate in a hash map (~0.4 ms a
-    token over a 49k vocabulary) and only ever lower at most LAST_N tokens, so the k best
-    after them are among the k + LAST_N best before them: the same tokens, seed for seed."""
+    a top-(k + N) cut, N = PENALTY_LAST_N. The penalties look up every candidate in a hash
+    map (~0.4 ms a token over a 49k vocabulary) and only ever lower at most N tokens, so the
+    k best after them are among the k + N best before them: the same tokens, seed for seed."""
     lib = llama_cpp
     seed = options.seed if options.seed is not None else lib.LLAMA_DEFAULT_SEED
     greedy = options.temperature <= 0  # settings hold it to 0..5
     keep = 1 if greedy else options.top_k
     steps = []
-    if options.repeat_penalty != 1.0 and keep > 0 and keep + LAST_N < n_vocab:
-        steps.append(lib.llama_sampler_init_top_k(keep + LAST_N))
-    steps.append(lib.llama_sampler_init_penalties(n_vocab, LAST_N, options.repeat_penalty, 0, 0))
+    if options.repeat_penalty != 1.0 and keep > 0 and keep + PENALTY_LAST_N < n_vocab:
+        steps.append(lib.llama_sampler_init_top_k(keep + PENALTY_LAST_N))
+    steps.append(
+        lib.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N, options.repeat_penalty, 0, 0)
+    )
     if greedy:
         steps.append(lib.llama_sampler_init_greedy())
     else:

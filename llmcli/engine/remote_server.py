@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmcli.engine import GenerationOptions, Message
+from llmcli.engine import PENALTY_LAST_N, GenerationOptions, Message
 from llmcli.engine.http import Server, redact_url
 from llmcli.engine.remote_tokens import chat_body
 from llmcli.errors import ModelNotFoundError, ServerError, UsageError
 
 LLAMA = ("llama-server", "llama-cpp-python")
-PENALTY_LAST_N = 64  # the in-process window (_sampler.LAST_N; not imported: it loads llama_cpp)
 
 
 @dataclass(frozen=True)
@@ -149,9 +148,9 @@ def _penalty(kind: str, o: GenerationOptions) -> dict[str, Any]:
     vLLM count the prompt in its window, in-process counts the reply alone; that helps a
     translation (the source and the example are penalised: served chrF 22.3 -> 31.2,
     in-process 27.9) and hurts a summary, which reuses the article's words (ROUGE-L 24.4 ->
-    20.2; docs/benchmarks.md, `bench remote`). So they get a template's `server_repeat_penalty`, else none: 1.0 said
-    outright, as llama-cpp-python's own default is 1.1. A plain OpenAI API has no such option
-    (frequency_penalty is another formula)."""
+    20.2; docs/benchmarks.md, `bench remote`). So they get a template's
+    `server_repeat_penalty`, else none: 1.0 said outright, as llama-cpp-python's own default
+    is 1.1. A plain OpenAI API has no such option (frequency_penalty is another formula)."""
     penalty = o.server_repeat_penalty or 1.0
     if kind in LLAMA:
         return {"repeat_penalty": penalty, "repeat_last_n": PENALTY_LAST_N}
